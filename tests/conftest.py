@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny random models, a Prefect test harness (once per session), a moto S3 server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("DO_NOT_TRACK", "1")
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama + BPE tokenizer with a chat template, saved once per session."""
+    from tiny import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test server for the whole session (startup timeout 60 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on 127.0.0.1 (real sockets), with dummy credentials; yields the endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str):
+    """A fresh bucket ``dataswarms-test`` on the moto server; yields ``(endpoint_url, storage_options)``."""
+    import requests
+    from s3fs import S3FileSystem
+
+    requests.post(f"{s3_server}/moto-api/reset", timeout=10)
+    S3FileSystem.clear_instance_cache()
+    options = {"client_kwargs": {"endpoint_url": s3_server}, "key": "testing", "secret": "testing"}
+    fs = S3FileSystem(**options)
+    fs.mkdir("dataswarms-test")
+    yield s3_server, options
+    S3FileSystem.clear_instance_cache()

@@ -1,0 +1,71 @@
+"""Run configuration: built-ins, YAML files, overrides and errors."""
+
+import pytest
+
+from dataswarms_core.config import RunConfig, config_hash, load_config
+from dataswarms_core.errors import ConfigError
+
+
+def test_builtin_configs_and_paper_defaults():
+    quick = load_config("quickstart")
+    assert quick.pso.max_iterations == 3 and quick.generation.items_written == 3
+    paper = load_config("paper")
+    assert (
+        paper.generation.items_shown,
+        paper.generation.items_written,
+        paper.generation.calls_per_generator,
+    ) == (5, 5, 40)
+    pso = RunConfig().pso
+    assert (pso.inertia, pso.cognitive, pso.social, pso.repel) == (0.4, 0.3, 0.3, 0.3)
+    assert (
+        pso.step_length,
+        pso.step_length_factor,
+        pso.min_step_length,
+        pso.patience,
+        pso.max_iterations,
+    ) == (1.0, 0.95, 0.1, 10, 200)
+
+
+def test_yaml_file_and_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("seed: 3\npso:\n  inertia: 0.2\ngeneration: {items_written: 4}\n")
+    cfg = load_config(str(path), {"pso.max_iterations": 7, "seed": None, "run_name": "my-run_1"})
+    assert (cfg.seed, cfg.pso.inertia, cfg.pso.max_iterations, cfg.generation.items_written) == (3, 0.2, 7, 4)
+    assert cfg.run_name == "my-run_1"
+    assert config_hash(cfg) == config_hash(
+        load_config(str(path), {"pso.max_iterations": 7, "run_name": "my-run_1"})
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        (
+            "pso:\n  inertia: -1\n",
+            None,
+            r"c.yaml: pso.inertia: Input should be greater than or equal to 0; got -1",
+        ),
+        ("psoo: {}\n", None, "c.yaml: psoo: Extra inputs are not permitted"),
+        ("seed: [1\n", None, "c.yaml: invalid YAML"),
+        ("- 1\n", None, "expected a mapping of sections"),
+        ("", {"run_name": "../etc"}, "not a valid run name"),
+        ("", {"run_name": "a b"}, "not a valid run name"),
+        ("test_takers: {include_base: false, n_adapters: 0}\n", None, "need at least one test taker"),
+    ],
+)
+def test_bad_configs_get_one_line_errors(tmp_path, text, overrides, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(str(path), overrides)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_config_file():
+    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+        load_config("nope.yaml")
+
+
+def test_public_dict_hides_storage_options():
+    cfg = RunConfig.model_validate({"storage": {"root": "s3://b/p", "options": {"secret": "hunter2"}}})
+    assert cfg.public_dict()["storage"]["options"] == {"secret": "***"}

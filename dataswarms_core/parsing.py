@@ -1,0 +1,77 @@
+"""Parsing numbered items out of a generator's reply (DESIGN §2)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# A line that starts an item: optional markdown ("**", "#", "-", "*"), a number, then "." ")" or ":"
+# followed by whitespace (so "3.5 litres" or "10:30" on a continuation line do not start an item).
+_ITEM_START = re.compile(r"^\s*(?:[#>*-]+\s*)?(?:\*\*)?\s*(\d{1,3})\s*[.):](?:\*\*)?(?=\s|$)\s*(.*)$")
+_LEADING_NUMBER = re.compile(r"^\s*\d{1,3}\s*[.)]\s+")
+
+
+@dataclass
+class ParseResult:
+    """Items parsed from one reply.
+
+    Attributes:
+        items: parsed items, stripped, bold markers removed, at most ``expected``.
+        missing: ``expected − len(items)`` when fewer were found (0 otherwise): counted as parse failures.
+        extra: items beyond ``expected`` that were dropped.
+        empty: numbered entries with no text, dropped.
+    """
+
+    items: list[str] = field(default_factory=list)
+    missing: int = 0
+    extra: int = 0
+    empty: int = 0
+
+
+def _clean(text: str) -> str:
+    text = text.replace("**", "").replace("__", "")
+    text = _LEADING_NUMBER.sub("", text)  # "1. 1. What ..." → "What ..."
+    return " ".join(text.split()).strip()
+
+
+def parse_numbered_items(reply: str, expected: int) -> ParseResult:
+    """Take the numbered items of ``reply``.
+
+    Tolerates ``1.``, ``1)``, ``1:``, bold markers (``**1.** text``), a preamble before item 1, and items
+    continued over several lines (joined with spaces). Text before the first numbered line is ignored.
+
+    Args:
+        reply: the generated text.
+        expected: items asked for (≥ 1); later items are dropped and counted in ``extra``.
+
+    Returns:
+        A :class:`ParseResult`.
+    """
+    if expected < 1:
+        raise ValueError(f"expected must be >= 1, got {expected}")
+    raw_items: list[list[str]] = []
+    for line in reply.splitlines():
+        match = _ITEM_START.match(line)
+        if match:
+            raw_items.append([match.group(2)])
+        elif raw_items and line.strip():
+            raw_items[-1].append(line.strip())
+    cleaned = [_clean(" ".join(parts)) for parts in raw_items]
+    result = ParseResult()
+    result.empty = sum(1 for c in cleaned if not c)
+    nonempty = [c for c in cleaned if c]
+    result.items = nonempty[:expected]
+    result.extra = max(0, len(nonempty) - expected)
+    result.missing = max(0, expected - len(result.items))
+    return result
+
+
+def dedupe(items: list[str]) -> tuple[list[str], int]:
+    """Drop exact duplicates, keeping first occurrences. Returns ``(unique_items, n_dropped)``."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out, len(items) - len(out)

@@ -1,0 +1,42 @@
+"""Parsing numbered items out of generator replies (DESIGN §2)."""
+
+from dataswarms_core.parsing import dedupe, parse_numbered_items
+
+
+def test_plain_numbered_items():
+    r = parse_numbered_items("1. What is 2+2?\n2. How many legs has a cat?\n3. Name a prime.", 3)
+    assert r.items == ["What is 2+2?", "How many legs has a cat?", "Name a prime."]
+    assert (r.missing, r.extra, r.empty) == (0, 0, 0)
+
+
+def test_preamble_parentheses_bold_and_multiline_items():
+    reply = (
+        "Here are three new items:\n\n"
+        "**1.** Tom has 3 apples.\nHe buys 2 more. How many now?\n"
+        "2) **Sara reads 10 pages a day.** How many in a week?\n"
+        "- 3: A train leaves at 10:30 and travels 3.5 hours.\n"
+    )
+    r = parse_numbered_items(reply, 3)
+    assert r.items == [
+        "Tom has 3 apples. He buys 2 more. How many now?",
+        "Sara reads 10 pages a day. How many in a week?",
+        "A train leaves at 10:30 and travels 3.5 hours.",
+    ]
+
+
+def test_continuation_lines_with_numbers_do_not_start_items():
+    r = parse_numbered_items("1. A tank holds\n3.5 litres and\n10:30 is the time.", 2)
+    assert r.items == ["A tank holds 3.5 litres and 10:30 is the time."]
+    assert r.missing == 1
+
+
+def test_missing_extra_empty_and_repeated_numbers():
+    r = parse_numbered_items("1. 1. First item\n2.\n3. Third\n4. Fourth\n5. Fifth", 3)
+    assert r.items == ["First item", "Third", "Fourth"]
+    assert (r.missing, r.extra, r.empty) == (0, 1, 1)
+    none = parse_numbered_items("I cannot do that.", 5)
+    assert none.items == [] and none.missing == 5
+
+
+def test_dedupe_keeps_first_occurrences():
+    assert dedupe(["a", "b", "a", "c", "b"]) == (["a", "b", "c"], 2)

@@ -1,0 +1,118 @@
+"""Sampling evaluation items from generators (DESIGN §2)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .generation import GenerationBackend, GenerationRequest
+from .parsing import dedupe, parse_numbered_items
+from .prompts import generation_messages
+from .seeding import derive_seed
+
+
+@dataclass
+class SynthesisCounts:
+    """Per generator: what was asked for and what came back.
+
+    Attributes:
+        requested: calls × items_written.
+        items: unique items kept.
+        parse_failures: requested items that could not be parsed from the replies.
+        duplicates: exact duplicates dropped.
+        extra: items beyond items_written in a reply, dropped.
+        empty_replies: replies with no parsable item at all.
+    """
+
+    requested: int = 0
+    items: int = 0
+    parse_failures: int = 0
+    duplicates: int = 0
+    extra: int = 0
+    empty_replies: int = 0
+
+
+def sample_items(
+    backend: GenerationBackend,
+    dev_inputs: Sequence[str],
+    domain: str,
+    generators: Sequence[str],
+    *,
+    items_shown: int,
+    items_written: int,
+    calls: int,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    batch_size: int,
+    run_seed: int,
+    iteration: int,
+    stage: str = "synthesis",
+) -> tuple[list[dict[str, Any]], dict[str, SynthesisCounts]]:
+    """Let every generator write ``calls × items_written`` items, all generators batched together.
+
+    Call c of generator g shows ``items_shown`` dev inputs drawn with
+    ``random.Random(derive_seed(run_seed, stage, iteration, g, c))`` and asks for ``items_written`` new ones;
+    sampling is seeded from ``derive_seed(run_seed, stage, iteration)``.
+
+    Args:
+        backend: holds each generator as an adapter named as in ``generators``.
+        dev_inputs: the task's real dev inputs (at least ``items_shown``).
+
+    Returns:
+        ``(rows, counts)``: one row per kept item ``{"generator", "iteration", "call", "index", "item",
+        "seed"}`` (``seed`` is the run seed), and :class:`SynthesisCounts` per generator.
+    """
+    if len(dev_inputs) < items_shown:
+        raise ValueError(
+            f"generation.items_shown is {items_shown} but the task has {len(dev_inputs)} dev items"
+        )
+    requests, owners = [], []
+    for c in range(calls):  # call-major, so each batch mixes generators
+        for g in generators:
+            rng = random.Random(derive_seed(run_seed, stage, iteration, g, c))
+            shown = rng.sample(list(dev_inputs), items_shown)
+            requests.append(GenerationRequest(generation_messages(shown, domain, items_written), adapter=g))
+            owners.append((g, c))
+    replies = backend.generate(
+        requests, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+        seed=derive_seed(run_seed, stage, iteration), batch_size=batch_size,
+    )  # fmt: skip
+    counts = {g: SynthesisCounts() for g in generators}
+    per_gen: dict[str, list[tuple[int, str]]] = {g: [] for g in generators}
+    for (g, c), reply in zip(owners, replies, strict=True):
+        parsed = parse_numbered_items(reply, items_written)
+        k = counts[g]
+        k.requested += items_written
+        k.parse_failures += parsed.missing
+        k.extra += parsed.extra
+        k.empty_replies += int(not parsed.items)
+        per_gen[g].extend((c, item) for item in parsed.items)
+    rows = []
+    for g in generators:
+        unique, dropped = dedupe([item for _, item in per_gen[g]])
+        counts[g].duplicates = dropped
+        counts[g].items = len(unique)
+        keep = set()
+        for c, item in per_gen[g]:
+            if item in keep:
+                continue
+            keep.add(item)
+            rows.append(
+                {
+                    "generator": g,
+                    "iteration": iteration,
+                    "call": c,
+                    "index": len(keep) - 1,
+                    "item": item,
+                    "seed": run_seed,
+                }
+            )
+    return rows, counts
+
+
+def counts_as_dict(counts: dict[str, SynthesisCounts]) -> dict[str, dict[str, int]]:
+    """JSON-able form of per-generator counts."""
+    return {g: asdict(c) for g, c in counts.items()}

@@ -1,0 +1,411 @@
+"""The stages of a search, each reading and writing the run's store (used by the Prefect tasks).
+
+Run layout under ``<storage.root>/<run_name>``::
+
+    config.yaml, run.json                  the configuration and what it resolved to
+    swarm/iter_XXXX/                       swarm state ready for evaluation at iteration XXXX
+    iterations/iter_XXXX/items.jsonl       items written by each generator
+    iterations/iter_XXXX/synthesis.json    counts (parse failures, duplicates) and timings
+    iterations/iter_XXXX/answers.parquet   every test taker's answer and its judge score
+    iterations/iter_XXXX/scoring.json      score matrix, utilities, judge failures, timings
+    iterations/iter_XXXX/pso.json          what the swarm update did
+    export/...                             see ``export.py``
+    summary.json
+
+Trained seed generators and test takers live in ``<storage.root>/_cache/<kind>/<key>/`` where the key
+hashes everything they depend on, so another run with the same data and settings reuses them.
+Every stage is a function of (config, run info, store contents): stages pass URLs and keys, never tensors.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import RunConfig, config_hash
+from .data import Task, load_task
+from .errors import DataError, StorageError
+from .seeding import derive_seed
+from .storage import Store, join
+
+SWARM_DIR = "swarm"
+ITER_DIR = "iterations"
+
+
+def swarm_key(iteration: int) -> str:
+    """Key of the swarm checkpoint ready for evaluation at ``iteration``."""
+    return f"{SWARM_DIR}/iter_{iteration:04d}"
+
+
+def iter_key(iteration: int, name: str = "") -> str:
+    """Key of a per-iteration artifact."""
+    return f"{ITER_DIR}/iter_{iteration:04d}" + (f"/{name}" if name else "")
+
+
+def default_run_name(config: RunConfig) -> str:
+    """``<task>-<objective>-<UTC yyyymmdd-HHMMSS>``."""
+    task = Path(config.task.source).stem.replace("_", "-") or "task"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{task}-{config.scoring.objective}-{stamp}"[:128]
+
+
+def run_store(config: RunConfig) -> Store:
+    """The store of this run: ``<storage.root>/<run_name>`` (``run_name`` must be set)."""
+    if not config.run_name:
+        raise ValueError("run_name must be set before the run store is opened")
+    return Store(join(config.storage.root, config.run_name), config.storage.options)
+
+
+def cache_store(config: RunConfig, *parts: str) -> Store:
+    """The shared cache of trained adapters: ``<storage.root>/_cache/...``."""
+    return Store(join(config.storage.root, "_cache", *parts), config.storage.options)
+
+
+def load_run_task(config: RunConfig, info: dict[str, Any]) -> Task:
+    """Load the run's task and check it is the file the run started with.
+
+    Raises:
+        DataError: the file changed since the run started (its hash differs).
+    """
+    task = load_task(
+        config.task.source, config.task.domain, config.storage.options, config.task.max_dev_items
+    )
+    if task.content_hash != info["task_hash"]:
+        raise DataError(
+            f"{config.task.source}: the file changed since the run started (hash differs); start a new run"
+        )
+    return task
+
+
+# -- preparation -------------------------------------------------------------------------------------------
+def prepare_run(config: RunConfig) -> dict[str, Any]:
+    """Resolve the base model (converting the built-in GGUF once), load the task, and write
+    ``config.yaml`` and ``run.json`` to a new run folder.
+
+    Returns:
+        Run info: ``run_name``, ``run_url``, ``model_path``, ``model_fingerprint``, ``task_name``,
+        ``task_hash``, ``domain``, ``n_dev``, ``n_test``.
+
+    Raises:
+        StorageError: the run folder already holds a run.
+        ModelError / DataError: from model resolution and task loading.
+    """
+    from .models import model_fingerprint, resolve_model
+
+    store = run_store(config)
+    if store.exists("run.json"):
+        raise StorageError(f"{store.root}: a run of this name exists already; choose another --run-name")
+    task = load_task(
+        config.task.source, config.task.domain, config.storage.options, config.task.max_dev_items
+    )
+    model_path = resolve_model(config.model.base_model)
+    info = {
+        "run_name": config.run_name,
+        "run_url": store.root,
+        "model_path": str(model_path),
+        "model_fingerprint": model_fingerprint(model_path),
+        "task_name": task.name,
+        "task_hash": task.content_hash,
+        "domain": task.domain,
+        "n_dev": len(task.dev),
+        "n_test": len(task.test),
+        "config_hash": config_hash(config.public_dict()),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    store.write_text("config.yaml", yaml.safe_dump(config.public_dict(), sort_keys=False))
+    store.write_json("run.json", info)
+    return info
+
+
+# -- adapters ------------------------------------------------------------------------------------------------
+def adapters_cache_key(config: RunConfig, info: dict[str, Any], kind: str) -> str:
+    """Hash of everything a kind of trained adapters depends on (data, base model, settings, seed)."""
+    section = config.seed_generators if kind == "seed_generators" else config.test_takers
+    extra = (
+        {"shown": config.generation.items_shown, "written": config.generation.items_written}
+        if kind == "seed_generators"
+        else {
+            "n_generators": config.seed_generators.n_generators,
+            "embedding": config.seed_generators.embedding,
+        }
+    )
+    return config_hash(
+        {
+            "kind": kind,
+            "section": section.model_dump(mode="json"),
+            "extra": extra,
+            "seed": config.seed,
+            "task": info["task_hash"],
+            "domain": info["domain"],
+            "model": info["model_fingerprint"],
+            "dtype": config.model.dtype,
+        }
+    )
+
+
+def _clusters(config: RunConfig, task: Task) -> Any:
+    from .sft import cluster_inputs, embed
+
+    need = config.generation.items_shown + config.generation.items_written
+    vectors = embed(task.dev["input"].tolist(), config.seed_generators.embedding)
+    return cluster_inputs(vectors, config.seed_generators.n_generators, config.seed, need)
+
+
+def train_seed_generators(config: RunConfig, info: dict[str, Any], dest: Store) -> dict[str, Any]:
+    """Cluster the dev inputs and train one generator adapter per cluster into ``dest`` (DESIGN §1).
+
+    Returns:
+        The manifest (``dest/manifest.json``): adapters ``g0..g{K-1}`` with URLs and losses, cluster sizes.
+    """
+    import random
+
+    from .sft import generator_examples, train_adapters
+
+    task = load_run_task(config, info)
+    clusters = _clusters(config, task)
+    sg, gen = config.seed_generators, config.generation
+    inputs = task.dev["input"].tolist()
+    names = [f"g{i}" for i in range(sg.n_generators)]
+    example_sets = [
+        generator_examples(
+            inputs,
+            pool,
+            sg.steps * sg.batch_size,
+            gen.items_shown,
+            gen.items_written,
+            task.domain,
+            random.Random(derive_seed(config.seed, "seed-generator-examples", i)),
+        )  # fmt: skip
+        for i, pool in enumerate(clusters.pools)
+    ]
+    dest.write_json(
+        "clusters.json",
+        {
+            "sizes": [clusters.labels.count(c) for c in range(sg.n_generators)],
+            "topped_up": clusters.topped_up,
+        },
+    )
+    manifest = train_adapters(
+        "seed_generators", names, example_sets, dest, model_path=Path(info["model_path"]), lora=sg.lora,
+        steps=sg.steps, batch_size=sg.batch_size, learning_rate=sg.learning_rate, seed=config.seed,
+        dtype=config.model.dtype, device=config.model.device, base_model_name=config.model.base_model,
+    )  # fmt: skip
+    return manifest
+
+
+def train_test_takers(config: RunConfig, info: dict[str, Any], dest: Store) -> dict[str, Any]:
+    """Train ``test_takers.n_adapters`` LoRA test takers, adapter j on the input→output pairs of cluster j
+    (mod K), into ``dest``. With zero adapters the manifest lists none and nothing is trained."""
+    import random
+
+    from .sft import answer_examples, train_adapters
+
+    tt = config.test_takers
+    if tt.n_adapters == 0:
+        manifest = {"kind": "test_takers", "adapters": {}}
+        dest.write_json("manifest.json", manifest)
+        return manifest
+    task = load_run_task(config, info)
+    if task.dev["output"].isna().all():
+        raise DataError(
+            f"{config.task.source}: test_takers.n_adapters > 0 needs an 'output' (reference answer) in dev items"
+        )
+    clusters = _clusters(config, task)
+    inputs, outputs = task.dev["input"].tolist(), task.dev["output"].tolist()
+    names = [f"t{j}" for j in range(tt.n_adapters)]
+    example_sets = [
+        answer_examples(
+            inputs,
+            outputs,
+            clusters.pools[j % len(clusters.pools)],
+            tt.steps * tt.batch_size,
+            random.Random(derive_seed(config.seed, "test-taker-examples", j)),
+        )  # fmt: skip
+        for j in range(tt.n_adapters)
+    ]
+    return train_adapters(
+        "test_takers", names, example_sets, dest, model_path=Path(info["model_path"]), lora=tt.lora,
+        steps=tt.steps, batch_size=tt.batch_size, learning_rate=tt.learning_rate, seed=config.seed,
+        dtype=config.model.dtype, device=config.model.device, base_model_name=config.model.base_model,
+    )  # fmt: skip
+
+
+def _adapter_key(store: Store, url: str) -> tuple[Store, str]:
+    base, name = url.rsplit("/", 1)
+    return Store(base, store.storage_options), name
+
+
+def init_swarm_checkpoint(config: RunConfig, seed_manifest: dict[str, Any], run: Store) -> str:
+    """Build the initial swarm from the seed generators and write checkpoint ``swarm/iter_0000``.
+
+    Raises:
+        InvalidParticleError: the seed adapters' LoRA configurations or tensors disagree.
+    """
+    from .adapters import check_same_lora_config, read_adapter
+    from .pso import init_swarm, save_swarm_state
+
+    names, configs, positions = [], {}, []
+    for name, entry in seed_manifest["adapters"].items():
+        parent, key = _adapter_key(run, entry["url"])
+        cfg, tensors = read_adapter(parent, key)
+        names.append(name)
+        configs[name] = cfg
+        positions.append(tensors)
+    check_same_lora_config(configs)
+    state = init_swarm(
+        positions, config.pso, config.seed, names=names, metadata={"lora_config": configs[names[0]]}
+    )
+    return save_swarm_state(state, run, swarm_key(0))
+
+
+# -- per iteration -------------------------------------------------------------------------------------------
+def _load_backend(info: dict[str, Any], config: RunConfig, adapters: dict[str, Any]) -> tuple[Any, Any]:
+    from .adapters import attach_adapters
+    from .generation import HFBackend
+    from .models import load_base_model
+
+    model, tokenizer = load_base_model(Path(info["model_path"]), config.model.dtype, config.model.device)
+    if adapters:
+        model = attach_adapters(model, adapters)
+    return HFBackend(model, tokenizer), tokenizer
+
+
+def synthesize(config: RunConfig, info: dict[str, Any], run: Store, iteration: int) -> dict[str, Any]:
+    """Every generator (particle) of checkpoint ``swarm/iter_k`` writes items; writes ``items.jsonl`` and
+    ``synthesis.json``.
+
+    Returns:
+        The synthesis report: ``counts`` per generator, ``items``, ``parse_failures``, ``seconds``.
+    """
+    from .pso import load_swarm_state
+    from .synthesis import counts_as_dict, sample_items
+
+    t0 = time.perf_counter()
+    task = load_run_task(config, info)
+    state = load_swarm_state(run, swarm_key(iteration))
+    lora = state.metadata["lora_config"]
+    backend, _ = _load_backend(
+        info, config, {n: (lora, x) for n, x in zip(state.names, state.positions, strict=True)}
+    )
+    g = config.generation
+    rows, counts = sample_items(
+        backend, task.dev["input"].tolist(), task.domain, state.names, items_shown=g.items_shown,
+        items_written=g.items_written, calls=g.calls_per_generator, max_new_tokens=g.max_new_tokens,
+        temperature=g.temperature, top_p=g.top_p, batch_size=g.batch_size, run_seed=config.seed, iteration=iteration,
+    )  # fmt: skip
+    run.write_jsonl(iter_key(iteration, "items.jsonl"), rows)
+    counts_d = counts_as_dict(counts)
+    report = {
+        "iteration": iteration,
+        "counts": counts_d,
+        "items": len(rows),
+        "parse_failures": sum(c["parse_failures"] for c in counts_d.values()),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    run.write_json(iter_key(iteration, "synthesis.json"), report)
+    return report
+
+
+def test_taker_list(config: RunConfig, takers_manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(name, adapter)`` of every test taker: ``("base", "__base__")`` first when included."""
+    out = [("base", "__base__")] if config.test_takers.include_base else []
+    return out + [(name, name) for name in takers_manifest["adapters"]]
+
+
+def score(
+    config: RunConfig, info: dict[str, Any], run: Store, iteration: int, takers_manifest: dict[str, Any]
+) -> dict[str, Any]:
+    """Test takers answer iteration k's items, the judge scores them, the objective gives utilities;
+    writes ``answers.parquet`` and ``scoring.json``.
+
+    Returns:
+        The scoring report: ``score_matrix`` (G × T, None where empty), ``utilities``, ``empty_generators``,
+        ``judge_failures`` (total, per generator, per test taker), ``seconds``.
+    """
+    import pandas as pd
+
+    from .adapters import read_adapter
+    from .judges import ExpectedScoreJudge
+    from .pso import load_swarm_state
+    from .scoring import answer_and_judge, score_matrix, utilities_from_scores
+
+    t0 = time.perf_counter()
+    task = load_run_task(config, info)
+    names = load_swarm_state(run, swarm_key(iteration)).names
+    items = run.read_jsonl(iter_key(iteration, "items.jsonl"))
+    takers = test_taker_list(config, takers_manifest)
+    adapters = {}
+    for name, entry in takers_manifest["adapters"].items():
+        parent, key = _adapter_key(run, entry["url"])
+        adapters[name] = read_adapter(parent, key)
+    backend, tokenizer = _load_backend(info, config, adapters)
+    s = config.scoring
+    judge = ExpectedScoreJudge(backend, tokenizer, task.domain, batch_size=s.batch_size)
+    answers = answer_and_judge(
+        backend, judge, items, takers, max_new_tokens=s.answer_max_new_tokens, temperature=s.answer_temperature,
+        batch_size=s.batch_size, run_seed=config.seed, iteration=iteration,
+    )  # fmt: skip
+    taker_names = [t for t, _ in takers]
+    frame = pd.DataFrame(
+        answers, columns=["generator", "index", "test_taker", "query", "response", "score", "judge_mass"]
+    )
+    frame.insert(0, "iteration", iteration)
+    run.write_parquet(iter_key(iteration, "answers.parquet"), frame)
+    m, judged, failed = score_matrix(answers, names, taker_names)
+    utilities, empty = utilities_from_scores(
+        m, judged, failed, names, taker_names, s.objective, s.on_empty_generator
+    )
+    report = {
+        "iteration": iteration,
+        "objective": s.objective,
+        "judge": judge.name,
+        "generators": names,
+        "test_takers": taker_names,
+        "score_matrix": [[None if v != v else float(v) for v in row] for row in m.tolist()],
+        "utilities": utilities,
+        "empty_generators": empty,
+        "judge_failures": int(failed.sum()),
+        "judge_failures_per_generator": dict(zip(names, failed.sum(axis=1).tolist(), strict=True)),
+        "judge_failures_per_test_taker": dict(zip(taker_names, failed.sum(axis=0).tolist(), strict=True)),
+        "answers": len(answers),
+        "mean_judge_mass": float(frame["judge_mass"].mean()) if len(frame) else None,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    run.write_json(iter_key(iteration, "scoring.json"), report)
+    return report
+
+
+def pso_step(config: RunConfig, run: Store, iteration: int) -> dict[str, Any]:
+    """Record iteration k's utilities, move the swarm and write checkpoint ``swarm/iter_{k+1}``
+    (DESIGN §5); writes ``pso.json``.
+
+    Returns:
+        The update report (see :class:`~dataswarms_core.pso.UpdateReport`) plus ``global_best_utility`` and
+        ``checkpoint`` (URL).
+    """
+    from dataclasses import asdict
+
+    from .pso import load_swarm_state, save_swarm_state, update_swarm
+
+    t0 = time.perf_counter()
+    state = load_swarm_state(run, swarm_key(iteration))
+    utilities = run.read_json(iter_key(iteration, "scoring.json"))["utilities"]
+    report = asdict(update_swarm(state, utilities, config.pso))
+    url = save_swarm_state(state, run, swarm_key(iteration + 1))
+    report.update(
+        {
+            "global_best_utility": state.global_best_utility,
+            "global_best_particle": state.names[state.global_best_particle],
+            "global_worst_utility": state.global_worst_utility,
+            "personal_best_utility": state.personal_best_utility,
+            "next_step_length": state.step_length,
+            "checkpoint": url,
+            "seconds": round(time.perf_counter() - t0, 3),
+        }
+    )
+    run.write_json(iter_key(iteration, "pso.json"), report)
+    return report

@@ -1,0 +1,1 @@
+"""Prefect flows chaining the tasks of ``tasks/``, and the ``dataswarms`` command line."""

@@ -1,0 +1,196 @@
+"""The ``dataswarms`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import warnings
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="dataswarms",
+    help="Data Swarms: optimise a swarm of LoRA data generators so the evaluation items they write get "
+    "harder (arXiv 2506.00741), as Prefect flows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _quiet_environment() -> None:
+    """Offline, quiet defaults (set before heavy imports; users can override them)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="(transformers|peft|trl)")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _watch_progress(store: Any, total_iterations: int, stop: threading.Event, progress: Any) -> None:
+    """Poll the run's progress.json: advance a rich progress bar and print a line per stage."""
+    stage_text = {
+        "seed-generators": "training seed generators (LoRA SFT)",
+        "test-takers": "training test takers (LoRA SFT)",
+        "synthesis": "iteration {k}: generators write items",
+        "scoring": "iteration {k}: test takers answer, judge scores",
+        "pso": "iteration {k}: swarm update",
+        "export": "exporting the global best, its data set, metrics",
+        "done": "done",
+    }
+    loop = ["synthesis", "scoring", "pso"]
+    total = 2 + 3 * total_iterations + 1
+    bar = progress.add_task("preparing (base model, task data)", total=total)
+    last = None
+    while not stop.wait(1.0):
+        try:
+            state = store.read_json("progress.json")
+        except Exception:  # noqa: BLE001 - not written yet
+            continue
+        stage, k = state["stage"], state.get("iteration") or 0
+        if (stage, k) == last:
+            continue
+        last = (stage, k)
+        if stage in ("seed-generators", "test-takers"):
+            done = ["seed-generators", "test-takers"].index(stage)
+        elif stage in loop:
+            done = 2 + 3 * k + loop.index(stage)
+        else:
+            done = total - 1 if stage == "export" else total
+        text = stage_text.get(stage, stage).format(k=k)
+        if stage == "pso" and state.get("utilities"):
+            text += f" (utilities {', '.join(f'{u:.3f}' for u in state['utilities'])})"
+        progress.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}")
+        progress.update(bar, completed=done, description=text)
+
+
+@app.command()
+def run(
+    config: Annotated[
+        str, typer.Option("--config", "-c", help="YAML file, or built-in 'quickstart' / 'paper'.")
+    ] = "quickstart",
+    task: Annotated[str | None, typer.Option(help="Built-in task name or data file path/URL.")] = None,
+    iterations: Annotated[
+        int | None, typer.Option(help="PSO iterations (pso.max_iterations).", min=1)
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Master seed.", min=0)] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Where runs are written (storage.root): folder or s3:// URL.")
+    ] = None,
+    run_name: Annotated[
+        str | None, typer.Option(help="Run folder name (default <task>-<objective>-<time>).")
+    ] = None,
+    objective: Annotated[str | None, typer.Option(help="Objective to maximise (scoring.objective).")] = None,
+) -> None:
+    """Run a Data Swarms search; print where the outputs are and how to see the run in the Prefect UI."""
+    _quiet_environment()
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from dataswarms_core import stages
+    from dataswarms_core.config import load_config
+    from dataswarms_core.errors import DataSwarmsError
+
+    console = Console()
+    started = time.time()
+    try:
+        cfg = load_config(
+            config,
+            {
+                "task.source": task,
+                "pso.max_iterations": iterations,
+                "seed": seed,
+                "storage.root": output,
+                "run_name": run_name,
+                "scoring.objective": objective,
+            },
+        )
+    except DataSwarmsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if not cfg.run_name:
+        cfg = cfg.model_copy(update={"run_name": stages.default_run_name(cfg)})
+    store = stages.run_store(cfg)
+    console.print(f"[bold]dataswarms[/bold] run [cyan]{cfg.run_name}[/cyan] → {store.root}")
+    console.print(
+        f"task {cfg.task.source}, base model {cfg.model.base_model}, {cfg.seed_generators.n_generators} generators, "
+        f"objective {cfg.scoring.objective}, up to {cfg.pso.max_iterations} iterations, seed {cfg.seed}"
+    )
+
+    from flows.search import data_swarms_search
+
+    stop = threading.Event()
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        watcher = threading.Thread(
+            target=_watch_progress, args=(store, cfg.pso.max_iterations, stop, progress), daemon=True
+        )
+        watcher.start()
+        try:
+            state = data_swarms_search(cfg, return_state=True)
+        finally:
+            stop.set()
+            watcher.join(timeout=5)
+    flow_run_id = state.state_details.flow_run_id
+    if not state.is_completed():
+        try:
+            state.result()
+        except DataSwarmsError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+        except Exception as exc:  # noqa: BLE001 - report any failure in one line, details are in Prefect
+            console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
+        console.print(f"Flow run {flow_run_id} did not complete; partial outputs are in {store.root}")
+        raise typer.Exit(1)
+    summary = state.result()
+    wall = time.time() - started
+    out = summary["outputs"]
+    console.print(
+        f"\n[green]done[/green] in {wall:.0f} s (wall time, {summary['iterations_completed']} iterations)"
+    )
+    console.print(
+        f"global best utility ({summary['objective']}): {summary['global_best_utility']:.4f} "
+        f"from {summary['global_best_particle']} at iteration {summary['global_best_iteration']}; "
+        f"parse failures {summary['parse_failures']}, judge failures {summary['judge_failures']}"
+    )
+    console.print(f"outputs: {out['run']}")
+    for label, key in [
+        ("summary", "summary"),
+        ("global-best adapter", "global_best_adapter"),
+        ("synthetic data", "synthetic_jsonl"),
+        ("metrics", "metrics_csv"),
+        ("report", "report"),
+    ]:
+        console.print(f"  {label:<20} {out[key]}")
+    console.print(
+        "See the run in the Prefect UI: start a server with [bold]prefect server start[/bold] "
+        "(in this virtual environment, e.g. .venv/bin/prefect server start), then open "
+        f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}"
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the dataswarms version."""
+    from dataswarms_core import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    """Entry point of the ``dataswarms`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The Data Swarms search as one Prefect flow:
+prepare → seed-generator SFT → test-taker SFT → swarm init → (synthesis → scoring → PSO step)* → export.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+from prefect.runtime import flow_run
+
+from dataswarms_core import stages
+from dataswarms_core.config import RunConfig
+from dataswarms_core.models import dataswarms_home
+from dataswarms_core.storage import is_local, join
+from tasks import (
+    export_results,
+    init_swarm,
+    prepare_run,
+    score_items,
+    synthesize_items,
+    train_seed_generators,
+    train_test_takers,
+    update_swarm,
+)
+
+
+def _flow_run_name() -> str:
+    config = flow_run.parameters.get("config")
+    name = config.get("run_name") if isinstance(config, dict) else getattr(config, "run_name", None)
+    return f"search-{name}" if name else "search"
+
+
+def result_storage(config: RunConfig) -> Path:
+    """Where Prefect persists cached task results (small manifests, not adapters).
+
+    ``<storage.root>/_cache/prefect-results`` for a local root; for a remote root
+    ``$DATASWARMS_HOME/prefect-results`` on this machine, so no storage credentials go into a Prefect block.
+    """
+    url = join(config.storage.root, "_cache", "prefect-results")
+    if is_local(url):
+        return Path(url.removeprefix("file://")).expanduser().absolute()
+    return dataswarms_home() / "prefect-results"
+
+
+def write_progress(config: RunConfig, stage: str, iteration: int | None = None, **extra: Any) -> None:
+    """Write ``progress.json`` at the run root (read by the CLI's progress display)."""
+    stages.run_store(config).write_json(
+        "progress.json",
+        {"stage": stage, "iteration": iteration, "max_iterations": config.pso.max_iterations, **extra},
+    )
+
+
+def _adapters(task_fn: Any, config: RunConfig, info: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Run an SFT task through Prefect's cache; retrain when the cached adapters were deleted."""
+    key = stages.adapters_cache_key(config, info, kind)
+    dest = stages.cache_store(config, kind, key)
+    complete = dest.exists("manifest.json")
+    return task_fn.with_options(result_storage=result_storage(config), refresh_cache=not complete)(
+        config, info, key, dest.root
+    )
+
+
+@flow(name="data-swarms-search", flow_run_name=_flow_run_name, log_prints=True)
+def data_swarms_search(config: RunConfig) -> dict[str, Any]:
+    """Run a whole Data Swarms search (DESIGN §1–5, §7) and return its summary (also in ``summary.json``).
+
+    Args:
+        config: the run configuration; a missing ``run_name`` becomes ``<task>-<objective>-<time>``.
+    """
+    started = time.time()
+    if not config.run_name:
+        config = config.model_copy(update={"run_name": stages.default_run_name(config)})
+    info = prepare_run(config)
+    write_progress(config, "seed-generators")
+    seeds = _adapters(train_seed_generators, config, info, "seed_generators")
+    write_progress(config, "test-takers")
+    takers = _adapters(train_test_takers, config, info, "test_takers")
+    init_swarm(config, info, seeds)
+    for k in range(config.pso.max_iterations):
+        write_progress(config, "synthesis", k)
+        synthesize_items(config, info, k)
+        write_progress(config, "scoring", k)
+        scores = score_items(config, info, k, takers)
+        write_progress(config, "pso", k, utilities=scores["utilities"])
+        step = update_swarm(config, info, k)
+        print(
+            f"iteration {k}: utilities {[round(u, 4) for u in scores['utilities']]}, "
+            f"global best {step['global_best_utility']:.4f}, step length {step['step_length']}"
+        )
+        if step["stopped"]:
+            break
+    write_progress(config, "export")
+    summary = export_results(config, info, started)
+    write_progress(config, "done", summary["iterations_completed"] - 1)
+    return summary

@@ -1,0 +1,20 @@
+"""Thin Prefect tasks over ``dataswarms_core``: each calls one core stage and passes URLs, keys and small
+reports — never tensors or models."""
+
+from .export import export_results
+from .pso import init_swarm, update_swarm
+from .scoring import score_items
+from .setup import prepare_run
+from .sft import train_seed_generators, train_test_takers
+from .synthesis import synthesize_items
+
+__all__ = [
+    "export_results",
+    "init_swarm",
+    "prepare_run",
+    "score_items",
+    "synthesize_items",
+    "train_seed_generators",
+    "train_test_takers",
+    "update_swarm",
+]

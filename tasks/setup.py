@@ -1,0 +1,17 @@
+"""Prepare a run: resolve the base model, load the task, write config.yaml and run.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+
+from dataswarms_core import stages
+from dataswarms_core.config import RunConfig
+
+
+@task(name="prepare-run", task_run_name="prepare-run")
+def prepare_run(config: RunConfig) -> dict[str, Any]:
+    """Resolve the base model (first use converts the built-in GGUF), check the task file, start the run
+    folder. Returns the run info (paths, fingerprints, hashes)."""
+    return stages.prepare_run(config)

@@ -1,0 +1,44 @@
+"""Seed-generator and test-taker LoRA SFT, cached by Prefect on a hash of everything they depend on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import INPUTS, TASK_SOURCE
+
+from dataswarms_core import stages
+from dataswarms_core.config import RunConfig
+from dataswarms_core.storage import Store
+
+# config and info are excluded from the key: ``cache_key`` already hashes the parts of them that matter
+# (data hash, base model fingerprint, SFT settings, seed), so changing e.g. PSO settings reuses adapters.
+ADAPTER_CACHE = (INPUTS - "config" - "info") + TASK_SOURCE
+
+
+@task(
+    name="train-seed-generators",
+    task_run_name="train-seed-generators",
+    cache_policy=ADAPTER_CACHE,
+    persist_result=True,
+)
+def train_seed_generators(
+    config: RunConfig, info: dict[str, Any], cache_key: str, dest_url: str
+) -> dict[str, Any]:
+    """Cluster the dev inputs and train one LoRA generator per cluster (DESIGN §1) into ``dest_url``.
+    Returns the adapters' manifest (names → URLs, losses)."""
+    return stages.train_seed_generators(config, info, Store(dest_url, config.storage.options))
+
+
+@task(
+    name="train-test-takers",
+    task_run_name="train-test-takers",
+    cache_policy=ADAPTER_CACHE,
+    persist_result=True,
+)
+def train_test_takers(
+    config: RunConfig, info: dict[str, Any], cache_key: str, dest_url: str
+) -> dict[str, Any]:
+    """Train the LoRA test takers on input→output pairs of different clusters into ``dest_url``.
+    Returns the adapters' manifest."""
+    return stages.train_test_takers(config, info, Store(dest_url, config.storage.options))

@@ -1,0 +1,157 @@
+"""The search flow end to end through Prefect (test harness), on a tiny model trained in seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from dataswarms_core.config import load_config
+
+
+@pytest.fixture(scope="module")
+def format_model_dir(tmp_path_factory) -> Path:
+    """A tiny Llama pre-trained a few seconds on the prompt formats, so its samples hold numbered items."""
+    from tiny import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-format"), pretrain_steps=150)
+
+
+def _config(model_dir: Path, root: Path, name: str, **overrides):
+    values = {
+        "model.base_model": str(model_dir),
+        "storage.root": str(root),
+        "run_name": name,
+        "seed_generators.n_generators": 3,
+        "seed_generators.embedding": "tfidf",
+        "seed_generators.steps": 2,
+        "seed_generators.batch_size": 2,
+        "test_takers.n_adapters": 1,
+        "test_takers.steps": 2,
+        "generation.calls_per_generator": 2,
+        "generation.max_new_tokens": 48,
+        "scoring.answer_max_new_tokens": 6,
+        "pso.max_iterations": 2,
+        "export.calls": 2,
+    }
+    values.update(overrides)
+    return load_config("quickstart", values)
+
+
+def _task_states(flow_run_id) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [flow_run_id]}))
+    return {r.name: r.state.name for r in runs}
+
+
+def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from flows.search import data_swarms_search
+
+    root = tmp_path / "runs"
+    state = data_swarms_search(_config(format_model_dir, root, "tiny-a"), return_state=True)
+    assert state.is_completed(), state
+    summary = state.result()
+    run = root / "tiny-a"
+    assert json.loads((run / "summary.json").read_text()) == summary
+    assert summary["iterations_completed"] == 2 and summary["stopped"] == "max_iterations"
+    assert [sorted(u) for u in summary["utility_history"]] == [["g0", "g1", "g2"]] * 2
+    assert summary["global_best_utility"] == max(max(u.values()) for u in summary["utility_history"])
+    assert summary["step_length_history"] == [1.0, None]  # the last iteration stops instead of moving
+    assert summary["test_takers"] == ["base", "t0"]
+    assert summary["judge_failures"] == 0
+    assert sum(summary["items_per_iteration"]) > 0  # the format-trained model writes parsable items
+    for key in ("run_name", "seed", "wall_seconds", "parse_failures", "judge_failures"):
+        assert key in summary
+    for url in summary["outputs"].values():
+        assert Path(url).exists(), url
+
+    # Checkpoints: the initial swarm, one after each iteration; per-iteration artifacts.
+    assert sorted(p.name for p in (run / "swarm").iterdir()) == ["iter_0000", "iter_0001", "iter_0002"]
+    answers = pd.read_parquet(run / "iterations/iter_0000/answers.parquet")
+    assert set(answers["test_taker"]) <= {"base", "t0"}
+    assert answers["score"].between(0, 1).all()
+    scoring = json.loads((run / "iterations/iter_0000/scoring.json").read_text())
+    for g, u in zip(scoring["generators"], scoring["utilities"], strict=True):
+        row = scoring["score_matrix"][scoring["generators"].index(g)]
+        if g not in scoring["empty_generators"]:
+            assert u == pytest.approx(1 - max(row))  # difficulty = 1 − max_t m[g, t]
+
+    metrics = pd.read_csv(run / "export/metrics.csv")
+    assert len(metrics) == 6 and set(metrics.columns) >= {
+        "iteration",
+        "particle",
+        "utility",
+        "step_length",
+        "parse_failures",
+    }
+    # every requested item is accounted for: 2 iterations × 3 generators × 2 calls × 3 items
+    assert int((metrics["items"] + metrics["duplicates"] + metrics["parse_failures"]).sum()) == 36
+    assert int(metrics["parse_failures"].sum()) == summary["parse_failures"]
+    synthetic = [json.loads(line) for line in (run / "export/synthetic.jsonl").read_text().splitlines()]
+    assert all({"generator", "iteration", "seed", "item"} <= set(r) for r in synthetic)
+    assert len(pd.read_parquet(run / "export/synthetic.parquet")) == len(synthetic)
+
+    # The exported global best loads with PEFT on the base model and generates.
+    model = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(format_model_dir), run / "export/global_best_adapter"
+    )
+    out = model.generate(input_ids=torch.tensor([[1, 2, 3]]), max_new_tokens=3, do_sample=False)
+    assert out.shape == (1, 6)
+
+    # A second run with the same data and settings (other PSO settings) reuses the trained adapters.
+    sft_files = sorted((root / "_cache").rglob("adapter_model.safetensors"))
+    stamps = [p.stat().st_mtime_ns for p in sft_files]
+    state_b = data_swarms_search(
+        _config(format_model_dir, root, "tiny-b", **{"pso.max_iterations": 1}), return_state=True
+    )
+    assert state_b.is_completed()
+    states = _task_states(state_b.state_details.flow_run_id)
+    assert states["train-seed-generators"] == "Cached" and states["train-test-takers"] == "Cached"
+    assert [p.stat().st_mtime_ns for p in sft_files] == stamps
+
+    # Deleted adapters are trained again instead of a stale cache hit.
+    import shutil
+
+    seed_dir = next((root / "_cache" / "seed_generators").iterdir())
+    shutil.rmtree(seed_dir)
+    state_c = data_swarms_search(
+        _config(format_model_dir, root, "tiny-c", **{"pso.max_iterations": 1}), return_state=True
+    )
+    assert state_c.is_completed()
+    assert _task_states(state_c.state_details.flow_run_id)["train-seed-generators"] == "Completed"
+    assert (seed_dir / "manifest.json").exists()
+
+
+def test_same_seed_same_swarm(prefect_harness, format_model_dir, tmp_path):
+    """Seeded runs are reproducible: two runs with one config give identical utilities and swarm tensors."""
+    from safetensors.torch import load_file
+
+    from flows.search import data_swarms_search
+
+    one = data_swarms_search(_config(format_model_dir, tmp_path / "r1", "same", **{"pso.max_iterations": 1}))
+    two = data_swarms_search(_config(format_model_dir, tmp_path / "r2", "same", **{"pso.max_iterations": 1}))
+    assert one["utility_history"] == two["utility_history"]
+    a = load_file(tmp_path / "r1/same/swarm/iter_0001/tensors.safetensors")
+    b = load_file(tmp_path / "r2/same/swarm/iter_0001/tensors.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_existing_run_name_is_refused(prefect_harness, format_model_dir, tmp_path):
+    from flows.search import data_swarms_search
+
+    cfg = _config(format_model_dir, tmp_path, "dup", **{"pso.max_iterations": 1})
+    (tmp_path / "dup").mkdir()
+    (tmp_path / "dup" / "run.json").write_text("{}")
+    state = data_swarms_search(cfg, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="a run of this name exists already"):
+        state.result()

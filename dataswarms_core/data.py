@@ -5,8 +5,9 @@ Accepted files (local path or fsspec URL):
   JSON list of records (all dev);
 - JSON Lines, CSV or Parquet with an ``input`` column, optional ``output``, optional ``split`` (``dev`` /
   ``test``; rows without it are dev).
-Built-in tasks: ``gsm8k-quickstart`` (300 dev / 100 test GSM8K items, MIT licence, see
-``builtin/LICENSE-GSM8K``).
+Built-in: ``gsm8k-quickstart`` (300 dev / 100 test GSM8K items, MIT licence, see
+``builtin/LICENSE-GSM8K``) and ``user-queries-sample`` (500 real questions, the default corpus of the
+realistic objective, see ``builtin/LICENSE-USER-QUERIES``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ import pandas as pd
 
 from .errors import DataError
 
-BUILTIN_TASKS = {"gsm8k-quickstart": "gsm8k_quickstart.json"}
+BUILTIN_TASKS = {
+    "gsm8k-quickstart": "gsm8k_quickstart.json",
+    "user-queries-sample": "user_queries_sample.jsonl",  # corpus of the realistic objective
+}
 GENERIC_DOMAIN = "the same topic as the examples"
 _FORMATS = {
     ".json": "json",
@@ -127,11 +131,8 @@ def load_task(
     """
     raw = _read_bytes(source, storage_options)
     name_hint = source.rstrip("/").rsplit("/", 1)[-1]
-    suffix = (
-        ".json"
-        if source in BUILTIN_TASKS
-        else ("." + name_hint.rsplit(".", 1)[-1].lower() if "." in name_hint else "")
-    )
+    file_name = BUILTIN_TASKS.get(source, name_hint)
+    suffix = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
     fmt = _FORMATS.get(suffix)
     if fmt is None:
         raise DataError(

@@ -36,9 +36,10 @@ class GenerationBackend(Protocol):
 
     def generate(
         self, requests: Sequence[GenerationRequest], *, max_new_tokens: int, temperature: float, top_p: float,
-        seed: int, batch_size: int,
-    ) -> list[str]:  # fmt: skip
-        """Sampled (or greedy, temperature 0) replies, one per request, in order."""
+        seed: int, batch_size: int, return_exceptions: bool = False,
+    ) -> list[str | None]:  # fmt: skip
+        """Sampled (or greedy, temperature 0) replies, one per request, in order. With
+        ``return_exceptions`` a request that failed (e.g. at an endpoint) gives None instead of raising."""
         ...
 
     def next_token_probs(
@@ -96,8 +97,10 @@ class HFBackend:
         top_p: float = 1.0,
         seed: int = 0,
         batch_size: int = 16,
+        return_exceptions: bool = False,
     ) -> list[str]:
-        """Generate one reply per request, ``batch_size`` rows per ``generate()`` call, in order.
+        """Generate one reply per request, ``batch_size`` rows per ``generate()`` call, in order
+        (``return_exceptions`` is accepted for the protocol; a local model fails per batch, not per request).
 
         Batch b samples after ``torch.manual_seed(derive_seed(seed, "batch", b))``, so the output depends
         only on the requests, the settings and ``seed``. ``temperature == 0`` decodes greedily.

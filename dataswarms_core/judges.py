@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -9,6 +11,7 @@ from typing import Protocol
 from .errors import ModelError
 from .generation import GenerationBackend, GenerationRequest
 from .prompts import JUDGE_REPLY_PREFIX, SCORE_MAX, SCORE_MIN, judge_messages
+from .seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,11 @@ class Judge(Protocol):
 
     name: str
 
-    def judge(self, queries: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
-        """One :class:`Judgement` per (query, response) pair, in order."""
+    def judge(
+        self, queries: Sequence[str], responses: Sequence[str], references: Sequence[str | None] | None = None
+    ) -> list[Judgement]:
+        """One :class:`Judgement` per (query, response) pair, in order; ``references`` are reference
+        answers where known (used by the reference judge, ignored by the others)."""
         ...
 
 
@@ -76,7 +82,9 @@ class ExpectedScoreJudge:
                 )
             self.token_ids.append(ids[0])
 
-    def judge(self, queries: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
+    def judge(
+        self, queries: Sequence[str], responses: Sequence[str], references: Sequence[str | None] | None = None
+    ) -> list[Judgement]:
         requests = [
             GenerationRequest(
                 judge_messages(q, r, self.domain), adapter=self.adapter, reply_prefix=JUDGE_REPLY_PREFIX
@@ -93,4 +101,148 @@ class ExpectedScoreJudge:
                 continue
             expected = sum(p * n for p, n in zip(row, values, strict=True)) / mass  # in [1, 9]
             out.append(Judgement((expected - SCORE_MIN) / (SCORE_MAX - SCORE_MIN), {"mass": mass}))
+        return out
+
+
+GENERATIVE_LOW, GENERATIVE_HIGH = 1, 10
+_SCORE_PATTERN = re.compile(r"score\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def parse_score(reply: str, low: int = GENERATIVE_LOW, high: int = GENERATIVE_HIGH) -> float | None:
+    """The n of the first "Score: n" in ``reply`` (case-insensitive, bold markers tolerated), or None when
+    there is none or it lies outside [low, high]."""
+    match = _SCORE_PATTERN.search(reply)
+    if not match:
+        return None
+    value = float(match.group(1))
+    return value if low <= value <= high else None
+
+
+class GenerativeJudge:
+    """The generative LLM judge (DESIGN §3): the judge model writes "Score: n", n in 1..10, score n / 10.
+
+    A reply with no score (or one out of range) is asked again, up to ``retries`` more times, sampled at
+    ``retry_temperature`` with a fresh seed; then the judgement is recorded as missing (score None) — never
+    a silent default. A request that fails at an endpoint (after the client's own retries) counts as an
+    unparsable reply. ``detail["attempts"]`` records how many calls a judgement took.
+
+    Args:
+        backend: any :class:`GenerationBackend` (local model or OpenAI-compatible endpoint).
+        domain: the task's domain phrase (selects the task hint).
+        retries: extra attempts for unparsable replies (≥ 0).
+        max_new_tokens: length limit of a judge reply.
+        adapter: which model of the backend judges (``"__base__"``: the base model / the endpoint's model).
+        seed: seeds the first (greedy) pass and the retries.
+        batch_size: requests per backend call.
+    """
+
+    name = "generative"
+
+    def __init__(
+        self,
+        backend: GenerationBackend,
+        domain: str,
+        retries: int = 2,
+        max_new_tokens: int = 16,
+        adapter: str = "__base__",
+        seed: int = 0,
+        batch_size: int = 16,
+        retry_temperature: float = 0.7,
+    ) -> None:
+        if retries < 0:
+            raise ValueError(f"judge retries must be >= 0, got {retries}")
+        self.backend, self.domain, self.retries = backend, domain, retries
+        self.max_new_tokens, self.adapter, self.seed = max_new_tokens, adapter, seed
+        self.batch_size, self.retry_temperature = batch_size, retry_temperature
+
+    def judge(
+        self, queries: Sequence[str], responses: Sequence[str], references: Sequence[str | None] | None = None
+    ) -> list[Judgement]:
+        requests = [
+            GenerationRequest(
+                judge_messages(q, r, self.domain, GENERATIVE_LOW, GENERATIVE_HIGH),
+                adapter=self.adapter,
+                reply_prefix=JUDGE_REPLY_PREFIX,
+            )
+            for q, r in zip(queries, responses, strict=True)
+        ]
+        scores: list[float | None] = [None] * len(requests)
+        attempts = [0] * len(requests)
+        pending = list(range(len(requests)))
+        for attempt in range(self.retries + 1):
+            if not pending:
+                break
+            replies = self.backend.generate(
+                [requests[i] for i in pending],
+                max_new_tokens=self.max_new_tokens,
+                temperature=0.0 if attempt == 0 else self.retry_temperature,
+                top_p=1.0,
+                seed=derive_seed(self.seed, "judge", attempt),
+                batch_size=self.batch_size,
+                return_exceptions=True,  # an endpoint failure is a failed attempt, not a crash
+            )
+            still = []
+            for i, reply in zip(pending, replies, strict=True):
+                attempts[i] += 1
+                value = None if reply is None else parse_score(JUDGE_REPLY_PREFIX + reply)
+                if value is None:
+                    still.append(i)
+                else:
+                    scores[i] = value / GENERATIVE_HIGH
+            pending = still
+        return [Judgement(s, {"attempts": float(a)}) for s, a in zip(scores, attempts, strict=True)]
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def extract_number(text: str) -> float | None:
+    """The last number in ``text`` ("$1,234.50" → 1234.5; "72 clips" → 72.0), or None."""
+    found = _NUMBER.findall(text.replace("$", ""))
+    for token in reversed(found):
+        try:
+            return float(token.replace(",", ""))
+        except ValueError:
+            continue
+    return None
+
+
+def normalise_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, single spaces (for exact-match comparison)."""
+    text = re.sub(r"[^\w\s]", " ", text.lower())
+    return " ".join(w for w in text.split() if w not in ("a", "an", "the"))
+
+
+class ReferenceJudge:
+    """The reference judge (DESIGN §3) for items with a reference answer (real data): 1.0 or 0.0.
+
+    When the reference is a number (GSM8K: "72"), the last number of the response is compared with it
+    (``"72"``, ``"$72.00"``, ``"72 clips"`` and ``"so the answer is 72."`` all match; tolerance 1e-6
+    relative); otherwise the normalised response must equal the normalised reference. An item without a
+    reference cannot be judged: its judgement is missing (score None).
+    """
+
+    name = "reference"
+
+    def judge(
+        self, queries: Sequence[str], responses: Sequence[str], references: Sequence[str | None] | None = None
+    ) -> list[Judgement]:
+        if references is None:
+            references = [None] * len(responses)
+        out = []
+        for response, reference in zip(responses, references, strict=True):
+            if reference is None or not str(reference).strip():
+                out.append(Judgement(None))
+                continue
+            expected = (
+                extract_number(str(reference))
+                if _NUMBER.fullmatch(str(reference).strip().replace("$", ""))
+                else None
+            )
+            if expected is not None:
+                got = extract_number(response)
+                ok = got is not None and math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-9)
+            else:
+                ok = normalise_answer(response) == normalise_answer(str(reference))
+            out.append(Judgement(1.0 if ok else 0.0))
         return out

@@ -45,12 +45,14 @@ def judge_hint(domain: str) -> str:
     return "Check that the answer is correct and complete."
 
 
-def judge_messages(query: str, response: str, domain: str) -> list[dict[str, str]]:
-    """The user turn asking for a score from ``SCORE_MIN`` to ``SCORE_MAX`` (single-digit tokens)."""
+def judge_messages(
+    query: str, response: str, domain: str, low: int = SCORE_MIN, high: int = SCORE_MAX
+) -> list[dict[str, str]]:
+    """The user turn asking for "Score: n" with n from ``low`` to ``high``, with the domain's task hint."""
     text = (
         f"You grade answers to questions about {domain}. {judge_hint(domain)}\n\n"
         f"Question: {query}\n\nAnswer: {response}\n\n"
-        f"Rate the answer from {SCORE_MIN} (wrong) to {SCORE_MAX} (fully correct). "
+        f"Rate the answer from {low} (wrong) to {high} (fully correct). "
         "Reply as 'Score: n'."
     )
     return [{"role": "user", "content": text}]

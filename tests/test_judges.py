@@ -50,3 +50,56 @@ def test_expected_score_values():
 def test_multi_token_digit_is_refused():
     with pytest.raises(ModelError, match="'7' is 2 tokens"):
         ExpectedScoreJudge(ScriptedBackend([]), DigitTokenizer(split="7"), "math")
+
+
+class ScriptedGenerator:
+    """Returns scripted replies per call; None stands for a request that failed at the endpoint."""
+
+    def __init__(self, rounds):
+        self.rounds = list(rounds)
+        self.calls = []
+
+    def generate(self, requests, **kwargs):
+        self.calls.append((len(requests), kwargs["temperature"]))
+        return self.rounds.pop(0)[: len(requests)]
+
+
+def test_parse_score_good_malformed_and_out_of_range():
+    from dataswarms_core.judges import parse_score
+
+    assert parse_score("Score: 7") == 7.0
+    assert parse_score("**Score:** 10 because ...") == 10.0
+    assert parse_score("score=3.5") == 3.5
+    assert parse_score("Score: 11") is None and parse_score("Score: 0") is None
+    assert parse_score("I would say seven") is None
+
+
+def test_generative_judge_retries_then_records_missing():
+    from dataswarms_core.judges import GenerativeJudge
+
+    # The reply continues the prefix "Score: ". Round 1: ok, malformed, out of range, endpoint failure.
+    backend = ScriptedGenerator(
+        [["8", "great answer", "12", None], ["not sure", "3", None], ["still no score", "nope"]]
+    )
+    judge = GenerativeJudge(backend, "math", retries=2, seed=1)
+    out = judge.judge(["q"] * 4, ["r"] * 4)
+    assert [j.score for j in out] == [0.8, None, 0.3, None]
+    assert [j.detail["attempts"] for j in out] == [1, 3, 2, 3]
+    assert backend.calls == [
+        (4, 0.0),
+        (3, 0.7),
+        (2, 0.7),
+    ]  # greedy first, then sampled retries of the failures
+    no_retry = GenerativeJudge(ScriptedGenerator([["x"]]), "math", retries=0).judge(["q"], ["r"])
+    assert no_retry[0].score is None
+
+
+def test_reference_judge_on_gsm8k_style_numbers():
+    from dataswarms_core.judges import ReferenceJudge, extract_number
+
+    responses = ["72", "$72.00", "72 clips", "She sold 48 + 24 = 72 clips.", "71", "seventy-two", "1,234"]
+    refs = ["72", "72", "72", "72", "72", "72", "1234"]
+    assert [j.score for j in ReferenceJudge().judge(["q"] * 7, responses, refs)] == [1, 1, 1, 1, 0, 0, 1]
+    text = ReferenceJudge().judge(["q", "q", "q"], ["The Paris.", "London", "x"], ["paris", "Paris", None])
+    assert [j.score for j in text] == [1.0, 0.0, None]  # no reference: a missing judgement
+    assert extract_number("no digits") is None and extract_number("-3.5 degrees") == -3.5

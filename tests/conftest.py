@@ -69,3 +69,46 @@ def s3_bucket(s3_server: str):
     fs.mkdir("dataswarms-test")
     yield s3_server, options
     S3FileSystem.clear_instance_cache()
+
+
+@pytest.fixture(scope="session")
+def openai_server(tiny_model_dir):
+    """A real OpenAI-compatible server (``transformers serve``) on 127.0.0.1 serving the tiny model.
+
+    Yields ``(base_url, model_name)``.
+    """
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    exe = shutil.which("transformers", path=os.path.dirname(sys.executable)) or shutil.which("transformers")
+    port = _free_port()
+    log = open(tiny_model_dir.parent / "serve.log", "wb")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [exe, "serve", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/health", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                log.close()
+                raise RuntimeError(
+                    f"transformers serve did not start: {(tiny_model_dir.parent / 'serve.log').read_text()[-2000:]}"
+                ) from None
+            time.sleep(0.5)
+    yield f"{base}/v1", str(tiny_model_dir)
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()

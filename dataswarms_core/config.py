@@ -78,21 +78,63 @@ class SeedGeneratorConfig(_Section):
     lora: LoraSettings = Field(default_factory=LoraSettings)
 
 
-class TestTakerConfig(_Section):
-    """Test takers: the base model and LoRA adapters trained on input→output pairs of different clusters."""
+class EndpointConfig(_Section):
+    """An OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, llama.cpp server, transformers serve)."""
 
-    include_base: bool = Field(True, description="The base model itself is a test taker.")
-    n_adapters: int = Field(2, ge=0, description="LoRA test takers, each on another cluster's pairs.")
+    base_url: str = Field(..., description="e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(..., description="Model name sent with each request.")
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable holding the API key (the key is never logged)."
+    )
+    timeout: float = Field(60.0, gt=0, description="Seconds per request.")
+    max_retries: int = Field(
+        3, ge=0, description="Client retries with exponential backoff on transient errors."
+    )
+    concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
+
+
+class TestTakerSpec(_Section):
+    """An extra test taker: the base model with a PEFT adapter folder, or an endpoint model."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    adapter: str | None = Field(
+        None, description="A PEFT adapter folder (local path or URL) on the base model."
+    )
+    endpoint: EndpointConfig | None = Field(None, description="An OpenAI-compatible endpoint model.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TestTakerSpec:
+        if (self.adapter is None) == (self.endpoint is None):
+            raise ValueError(f"test taker {self.name}: give exactly one of 'adapter' or 'endpoint'")
+        return self
+
+
+class TestTakerConfig(_Section):
+    """Test takers: the base model, LoRA adapters trained on input→output pairs of different clusters, and
+    any extra adapter folders or endpoint models."""
+
+    include_base: bool = Field(True, description="The base model itself is a test taker (named 'base').")
+    n_adapters: int = Field(2, ge=0, description="LoRA test takers t0.., each on another cluster's pairs.")
     steps: int = Field(100, ge=1)
     batch_size: int = Field(8, ge=1)
     learning_rate: float = Field(1e-4, gt=0)
     lora: LoraSettings = Field(default_factory=LoraSettings)
+    extra: list[TestTakerSpec] = Field(
+        default_factory=list, description="Adapter folders and endpoint models."
+    )
 
     @model_validator(mode="after")
     def _at_least_one(self) -> TestTakerConfig:
-        if not self.include_base and self.n_adapters == 0:
+        if not self.include_base and self.n_adapters == 0 and not self.extra:
             raise ValueError(
-                "test_takers: include_base is false and n_adapters is 0; need at least one test taker"
+                "test_takers: no base model, no adapters and no extra test takers; need at least one"
+            )
+        reserved = {"base", *(f"t{j}" for j in range(self.n_adapters))}
+        names = [t.name for t in self.extra]
+        clash = sorted({n for n in names if n in reserved or names.count(n) > 1})
+        if clash:
+            raise ValueError(
+                f"test_takers.extra: names {clash} repeat or clash with base/t0..t{self.n_adapters - 1}"
             )
         return self
 
@@ -109,11 +151,46 @@ class GenerationConfig(_Section):
     batch_size: int = Field(32, ge=1, description="Sequences per generate() call, mixed across adapters.")
 
 
+ObjectiveName = Literal["difficulty", "separation", "novelty", "consistency", "realistic", "composite"]
+ComponentName = Literal["difficulty", "separation", "novelty", "consistency", "realistic"]
+
+
 class ScoringConfig(_Section):
     """Test takers answer the items; a judge scores each answer in [0, 1]; the objective gives utilities."""
 
-    objective: Literal["difficulty"] = Field("difficulty", description="Objective maximised (DESIGN §4).")
-    judge: Literal["expected-score"] = Field("expected-score", description="Judge (DESIGN §3).")
+    objective: ObjectiveName = Field("difficulty", description="Objective maximised (DESIGN §4).")
+    composite_weights: dict[ComponentName, float] = Field(
+        default_factory=lambda: {"difficulty": 0.6, "separation": 0.2, "novelty": 0.2},
+        description="Weights of the composite objective (the authors': 0.6 / 0.2 / 0.2).",
+    )
+    normalise: bool = Field(
+        True, description="Composite: min–max normalise each objective across the swarm before weighting."
+    )
+    consistency_sets: int = Field(
+        4, ge=2, description="R: independent item sets per generator (consistency)."
+    )
+    novelty_dev_items: int = Field(
+        50, ge=1, description="Real dev items the test takers answer once per run (novelty)."
+    )
+    realistic_corpus: str = Field(
+        "user-queries-sample",
+        description="Corpus of real user queries (built-in name or JSONL/CSV/... file).",
+    )
+    realistic_neighbours: int = Field(5, ge=1, description="k nearest corpus queries averaged per item.")
+    judge: Literal["expected-score", "generative"] = Field(
+        "expected-score", description="Judge of generated items (DESIGN §3)."
+    )
+    judge_endpoint: EndpointConfig | None = Field(
+        None, description="Judge with an endpoint model instead of the base model (generative judge only)."
+    )
+    judge_retries: int = Field(
+        2, ge=0, description="Generative judge: extra attempts for a reply without a score."
+    )
+    judge_max_new_tokens: int = Field(16, ge=2, description="Generative judge: reply length limit.")
+    dev_judge: Literal["reference", "expected-score", "generative"] = Field(
+        "reference",
+        description="Judge of real dev items (novelty's reference scores); 'reference' compares with `output`.",
+    )
     answer_max_new_tokens: int = Field(256, ge=1, description="Length limit of a test taker's answer.")
     answer_temperature: float = Field(0.0, ge=0, description="0: greedy answers.")
     batch_size: int = Field(32, ge=1, description="Sequences per generate()/forward call.")
@@ -124,6 +201,26 @@ class ScoringConfig(_Section):
             "lowest value (counted as empty_generators in metrics and summary), 'error' stops the run."
         ),
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> ScoringConfig:
+        if self.judge_endpoint is not None and self.judge != "generative":
+            raise ValueError(
+                "scoring.judge_endpoint needs scoring.judge 'generative' (endpoints give no token probabilities)"
+            )
+        if self.objective == "composite":
+            if not self.composite_weights or any(w < 0 for w in self.composite_weights.values()):
+                raise ValueError("scoring.composite_weights: give at least one objective with a weight >= 0")
+            if sum(self.composite_weights.values()) <= 0:
+                raise ValueError("scoring.composite_weights: the weights sum to 0")
+        return self
+
+    @property
+    def components(self) -> list[str]:
+        """The objectives whose values a run needs: the composite's weighted ones, or the objective."""
+        if self.objective == "composite":
+            return [k for k in ComponentName.__args__ if k in self.composite_weights]  # type: ignore[attr-defined]
+        return [self.objective]
 
 
 class ExportConfig(_Section):
@@ -167,6 +264,23 @@ class RunConfig(_Section):
                 "starting with a letter or digit"
             )
         return value
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> RunConfig:
+        if (
+            "consistency" in self.scoring.components
+            and self.generation.calls_per_generator < self.scoring.consistency_sets
+        ):
+            raise ValueError(
+                f"consistency needs generation.calls_per_generator >= scoring.consistency_sets "
+                f"({self.generation.calls_per_generator} < {self.scoring.consistency_sets}): each item set comes from its own calls"
+            )
+        takers = (
+            int(self.test_takers.include_base) + self.test_takers.n_adapters + len(self.test_takers.extra)
+        )
+        if {"separation", "novelty"} & set(self.scoring.components) and takers < 2:
+            raise ValueError(f"separation and novelty compare test takers: need at least 2, got {takers}")
+        return self
 
     def public_dict(self) -> dict[str, Any]:
         """The configuration as JSON-able data, without storage options (they may hold credentials)."""

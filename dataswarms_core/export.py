@@ -57,6 +57,7 @@ def metrics_frame(run: Store, iterations: int) -> Any:
                     "duplicates": c["duplicates"],
                     "empty": g in sco["empty_generators"],
                     "judge_failures": sco["judge_failures_per_generator"][g],
+                    **{f"objective_{name}": vals[i] for name, vals in sco.get("components", {}).items()},
                     **{f"score_{t}": sco["score_matrix"][i][j] for j, t in enumerate(sco["test_takers"])},
                     "seconds_synthesis": syn["seconds"],
                     "seconds_scoring": sco["seconds"],
@@ -151,11 +152,22 @@ def export_run(config: RunConfig, info: dict[str, Any], run: Store, started_at: 
         "global_best_iteration": state.global_best_iteration,
         "global_worst_utility": state.global_worst_utility,
         "utility_history": [dict(zip(s["generators"], s["utilities"], strict=True)) for s in scoring],
+        "component_history": [
+            {name: dict(zip(s["generators"], vals, strict=True)) for name, vals in s["components"].items()}
+            for s in scoring
+        ],
+        "objective_undefined": [s["undefined"] for s in scoring],
+        "reference_scores": run.read_json("reference_scores.json")["scores"]
+        if run.exists("reference_scores.json")
+        else None,
         "score_matrices": [s["score_matrix"] for s in scoring],
         "step_length_history": [p["step_length"] for p in pso],
         "restarts": [[state.names[i] for i in p["restarted"]] for p in pso],
         "parse_failures": sum(s["parse_failures"] for s in synthesis),
         "judge_failures": sum(s["judge_failures"] for s in scoring),
+        "judge_failures_per_test_taker": {
+            t: sum(s["judge_failures_per_test_taker"][t] for s in scoring) for t in scoring[0]["test_takers"]
+        },
         "empty_generators": sum(len(s["empty_generators"]) for s in scoring),
         "items_per_iteration": [s["items"] for s in synthesis],
         "export_items": len(rows),
@@ -211,6 +223,12 @@ def report_markdown(
     ]
     for it, row in table.iterrows():
         lines.append(f"| {it} | " + " | ".join(f"{v:.4f}" for v in row.values) + " |")
+    last = summary["component_history"][-1] if summary.get("component_history") else {}
+    if last:
+        names = summary["generators"]
+        lines += ["", f"## Objective components, iteration {summary['iterations_completed'] - 1}", ""]
+        lines += ["| objective | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        lines += [f"| {k} | " + " | ".join(f"{v[g]:.4f}" for g in names) + " |" for k, v in last.items()]
     lines += ["", "![utilities](utilities.png)", "", "## Items from the global best", ""]
     lines += [f"{i}. {r['item']}" for i, r in enumerate(rows[:n_examples], start=1)] or ["(none parsed)"]
     return "\n".join(lines) + "\n"

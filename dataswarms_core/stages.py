@@ -19,6 +19,7 @@ Every stage is a function of (config, run info, store contents): stages pass URL
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -310,55 +311,183 @@ def synthesize(config: RunConfig, info: dict[str, Any], run: Store, iteration: i
     return report
 
 
-def test_taker_list(config: RunConfig, takers_manifest: dict[str, Any]) -> list[tuple[str, str]]:
-    """``(name, adapter)`` of every test taker: ``("base", "__base__")`` first when included."""
-    out = [("base", "__base__")] if config.test_takers.include_base else []
-    return out + [(name, name) for name in takers_manifest["adapters"]]
+def build_test_takers(
+    config: RunConfig, info: dict[str, Any], run: Store, takers_manifest: dict[str, Any]
+) -> tuple[list[Any], Any, Any]:
+    """Load the test takers: the base model, trained adapters and extra adapter folders share one local
+    backend; each endpoint model gets an OpenAI-compatible backend.
+
+    Returns:
+        ``(test_takers, local_backend, tokenizer)``; the local backend also serves local judges.
+    """
+    from .adapters import read_adapter
+    from .openai_backend import OpenAIBackend
+    from .scoring import TestTaker
+
+    adapters = {}
+    for name, entry in takers_manifest["adapters"].items():
+        parent, key = _adapter_key(run, entry["url"])
+        adapters[name] = read_adapter(parent, key)
+    for spec in config.test_takers.extra:
+        if spec.adapter is not None:
+            parent, key = _adapter_key(run, Store(spec.adapter, config.storage.options).root)
+            adapters[spec.name] = read_adapter(parent, key)
+    local, tokenizer = _load_backend(info, config, adapters)
+    takers = [TestTaker("base", local)] if config.test_takers.include_base else []
+    takers += [TestTaker(name, local, name) for name in takers_manifest["adapters"]]
+    for spec in config.test_takers.extra:
+        if spec.adapter is not None:
+            takers.append(TestTaker(spec.name, local, spec.name))
+        else:
+            takers.append(TestTaker(spec.name, OpenAIBackend(spec.endpoint, name=spec.name)))
+    return takers, local, tokenizer
+
+
+def build_judge(config: RunConfig, kind: str, local: Any, tokenizer: Any, domain: str, stage: str) -> Any:
+    """A judge of the given kind: expected-score and generative on the local base model (or the
+    configured judge endpoint for generative), reference without a model."""
+    from .judges import ExpectedScoreJudge, GenerativeJudge, ReferenceJudge
+    from .openai_backend import OpenAIBackend
+
+    s = config.scoring
+    if kind == "reference":
+        return ReferenceJudge()
+    if kind == "expected-score":
+        return ExpectedScoreJudge(local, tokenizer, domain, batch_size=s.batch_size)
+    backend = OpenAIBackend(s.judge_endpoint) if s.judge_endpoint is not None else local
+    return GenerativeJudge(
+        backend, domain, retries=s.judge_retries, max_new_tokens=s.judge_max_new_tokens,
+        seed=derive_seed(config.seed, stage), batch_size=s.batch_size,
+    )  # fmt: skip
+
+
+def _answer_settings(config: RunConfig) -> dict[str, Any]:
+    s = config.scoring
+    return {
+        "max_new_tokens": s.answer_max_new_tokens,
+        "temperature": s.answer_temperature,
+        "batch_size": s.batch_size,
+    }
+
+
+REFERENCE_SCORES = "reference_scores.json"
+
+
+def score_reference(
+    config: RunConfig, info: dict[str, Any], run: Store, takers_manifest: dict[str, Any]
+) -> dict[str, Any]:
+    """Test takers answer ``scoring.novelty_dev_items`` real dev items once per run; the dev judge scores
+    them; ``reference_scores.json`` holds each test taker's mean (novelty's q, DESIGN §4).
+
+    Returns the existing file's content when the run already has it.
+
+    Raises:
+        ScoringError: a test taker none of whose dev answers could be judged.
+    """
+    import random
+
+    from .errors import ScoringError
+    from .scoring import answer, judge_answers
+
+    if run.exists(REFERENCE_SCORES):
+        return run.read_json(REFERENCE_SCORES)
+    t0 = time.perf_counter()
+    task = load_run_task(config, info)
+    n = min(config.scoring.novelty_dev_items, len(task.dev))
+    picked = sorted(
+        random.Random(derive_seed(config.seed, "reference-items")).sample(range(len(task.dev)), n)
+    )
+    items = [{"item": task.dev["input"][i], "output": task.dev["output"][i], "dev_index": i} for i in picked]
+    takers, local, tokenizer = build_test_takers(config, info, run, takers_manifest)
+    rows = answer(items, takers, **_answer_settings(config), run_seed=config.seed, stage="reference-answers")
+    judge = build_judge(config, config.scoring.dev_judge, local, tokenizer, task.domain, "reference-judge")
+    judge_answers(judge, rows, with_references=True)
+    scores, failures = {}, {}
+    for t in takers:
+        got = [r["score"] for r in rows if r["test_taker"] == t.name and r["score"] is not None]
+        failures[t.name] = sum(1 for r in rows if r["test_taker"] == t.name and r["score"] is None)
+        if not got:
+            raise ScoringError(
+                f"test taker {t.name}: none of its {n} answers on real dev items could be judged ({judge.name} judge)"
+            )
+        scores[t.name] = sum(got) / len(got)
+    result = {
+        "test_takers": [t.name for t in takers],
+        "scores": scores,
+        "judge": judge.name,
+        "items": n,
+        "judge_failures": failures,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    run.write_json(REFERENCE_SCORES, result)
+    return result
+
+
+def _corpus(config: RunConfig) -> Any:
+    from .objectives import BM25Corpus
+
+    corpus = load_task(config.scoring.realistic_corpus, storage_options=config.storage.options)
+    return BM25Corpus(corpus.dev["input"].tolist(), config.scoring.realistic_neighbours)
 
 
 def score(
     config: RunConfig, info: dict[str, Any], run: Store, iteration: int, takers_manifest: dict[str, Any]
 ) -> dict[str, Any]:
-    """Test takers answer iteration k's items, the judge scores them, the objective gives utilities;
+    """Test takers answer iteration k's items, the judge scores them, the objectives give utilities;
     writes ``answers.parquet`` and ``scoring.json``.
 
     Returns:
-        The scoring report: ``score_matrix`` (G × T, None where empty), ``utilities``, ``empty_generators``,
-        ``judge_failures`` (total, per generator, per test taker), ``seconds``.
+        The scoring report: ``score_matrix`` (G × T, None where empty), ``utilities``, ``components``
+        (every objective computed), ``empty_generators``, ``judge_failures`` (total, per generator, per
+        test taker), ``seconds``.
     """
     import pandas as pd
 
-    from .adapters import read_adapter
-    from .judges import ExpectedScoreJudge
     from .pso import load_swarm_state
-    from .scoring import answer_and_judge, score_matrix, utilities_from_scores
+    from .scoring import answer, compute_objectives, judge_answers, score_matrix
 
     t0 = time.perf_counter()
     task = load_run_task(config, info)
     names = load_swarm_state(run, swarm_key(iteration)).names
     items = run.read_jsonl(iter_key(iteration, "items.jsonl"))
-    takers = test_taker_list(config, takers_manifest)
-    adapters = {}
-    for name, entry in takers_manifest["adapters"].items():
-        parent, key = _adapter_key(run, entry["url"])
-        adapters[name] = read_adapter(parent, key)
-    backend, tokenizer = _load_backend(info, config, adapters)
+    takers, local, tokenizer = build_test_takers(config, info, run, takers_manifest)
     s = config.scoring
-    judge = ExpectedScoreJudge(backend, tokenizer, task.domain, batch_size=s.batch_size)
-    answers = answer_and_judge(
-        backend, judge, items, takers, max_new_tokens=s.answer_max_new_tokens, temperature=s.answer_temperature,
-        batch_size=s.batch_size, run_seed=config.seed, iteration=iteration,
-    )  # fmt: skip
-    taker_names = [t for t, _ in takers]
+    rows = answer(
+        items, takers, **_answer_settings(config), run_seed=config.seed, stage="answers", iteration=iteration
+    )
+    judge = build_judge(config, s.judge, local, tokenizer, task.domain, f"judge-{iteration}")
+    judge_answers(judge, rows)
+    taker_names = [t.name for t in takers]
     frame = pd.DataFrame(
-        answers, columns=["generator", "index", "test_taker", "query", "response", "score", "judge_mass"]
+        [
+            {
+                **{
+                    k: r[k]
+                    for k in ("generator", "call", "index", "test_taker", "query", "response", "score")
+                },
+                "judge_detail": json.dumps(r["judge_detail"]),
+            }
+            for r in rows
+        ],  # fmt: skip
+        columns=["generator", "call", "index", "test_taker", "query", "response", "score", "judge_detail"],
     )
     frame.insert(0, "iteration", iteration)
     run.write_parquet(iter_key(iteration, "answers.parquet"), frame)
-    m, judged, failed = score_matrix(answers, names, taker_names)
-    utilities, empty = utilities_from_scores(
-        m, judged, failed, names, taker_names, s.objective, s.on_empty_generator
+    components = list(
+        dict.fromkeys(["difficulty", *(["separation"] if len(takers) > 1 else []), *s.components])
     )
+    reference = None
+    if "novelty" in components:
+        ref = run.read_json(REFERENCE_SCORES)
+        reference = [ref["scores"][t] for t in taker_names]
+    result = compute_objectives(
+        rows, names, taker_names, objective=s.objective, components=components, weights=s.composite_weights,
+        normalise=s.normalise, on_empty_generator=s.on_empty_generator, reference=reference,
+        n_sets=s.consistency_sets, items=[[r["item"] for r in items if r["generator"] == g] for g in names],
+        corpus=_corpus(config) if "realistic" in components else None,
+    )  # fmt: skip
+    m, _, failed = score_matrix(rows, names, taker_names)
+    masses = [r["judge_detail"]["mass"] for r in rows if "mass" in r["judge_detail"]]
     report = {
         "iteration": iteration,
         "objective": s.objective,
@@ -366,13 +495,15 @@ def score(
         "generators": names,
         "test_takers": taker_names,
         "score_matrix": [[None if v != v else float(v) for v in row] for row in m.tolist()],
-        "utilities": utilities,
-        "empty_generators": empty,
+        "utilities": result.utilities,
+        "components": result.components,
+        "undefined": result.undefined,
+        "empty_generators": result.empty_generators,
         "judge_failures": int(failed.sum()),
         "judge_failures_per_generator": dict(zip(names, failed.sum(axis=1).tolist(), strict=True)),
         "judge_failures_per_test_taker": dict(zip(taker_names, failed.sum(axis=0).tolist(), strict=True)),
-        "answers": len(answers),
-        "mean_judge_mass": float(frame["judge_mass"].mean()) if len(frame) else None,
+        "answers": len(rows),
+        "mean_judge_mass": sum(masses) / len(masses) if masses else None,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     run.write_json(iter_key(iteration, "scoring.json"), report)

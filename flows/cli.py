@@ -42,6 +42,7 @@ def _watch_progress(store: Any, total_iterations: int, stop: threading.Event, pr
     stage_text = {
         "seed-generators": "training seed generators (LoRA SFT)",
         "test-takers": "training test takers (LoRA SFT)",
+        "reference": "test takers answer real dev items (novelty reference)",
         "synthesis": "iteration {k}: generators write items",
         "scoring": "iteration {k}: test takers answer, judge scores",
         "pso": "iteration {k}: swarm update",
@@ -61,8 +62,8 @@ def _watch_progress(store: Any, total_iterations: int, stop: threading.Event, pr
         if (stage, k) == last:
             continue
         last = (stage, k)
-        if stage in ("seed-generators", "test-takers"):
-            done = ["seed-generators", "test-takers"].index(stage)
+        if stage in ("seed-generators", "test-takers", "reference"):
+            done = min(["seed-generators", "test-takers", "reference"].index(stage), 2)
         elif stage in loop:
             done = 2 + 3 * k + loop.index(stage)
         else:
@@ -90,7 +91,13 @@ def run(
     run_name: Annotated[
         str | None, typer.Option(help="Run folder name (default <task>-<objective>-<time>).")
     ] = None,
-    objective: Annotated[str | None, typer.Option(help="Objective to maximise (scoring.objective).")] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            help="Objective to maximise (scoring.objective): difficulty, separation, novelty, consistency, "
+            "realistic or composite."
+        ),
+    ] = None,
 ) -> None:
     """Run a Data Swarms search; print where the outputs are and how to see the run in the Prefect UI."""
     _quiet_environment()
@@ -101,7 +108,7 @@ def run(
     from dataswarms_core.config import load_config
     from dataswarms_core.errors import DataSwarmsError
 
-    console = Console()
+    console = Console(soft_wrap=True)  # long paths stay on one line (and copy-paste whole)
     started = time.time()
     try:
         cfg = load_config(

@@ -20,6 +20,7 @@ from tasks import (
     init_swarm,
     prepare_run,
     score_items,
+    score_reference,
     synthesize_items,
     train_seed_generators,
     train_test_takers,
@@ -78,6 +79,9 @@ def data_swarms_search(config: RunConfig) -> dict[str, Any]:
     seeds = _adapters(train_seed_generators, config, info, "seed_generators")
     write_progress(config, "test-takers")
     takers = _adapters(train_test_takers, config, info, "test_takers")
+    if "novelty" in config.scoring.components:
+        write_progress(config, "reference")
+        score_reference(config, info, takers)
     init_swarm(config, info, seeds)
     for k in range(config.pso.max_iterations):
         write_progress(config, "synthesis", k)

@@ -3,7 +3,7 @@ reports — never tensors or models."""
 
 from .export import export_results
 from .pso import init_swarm, update_swarm
-from .scoring import score_items
+from .scoring import score_items, score_reference
 from .setup import prepare_run
 from .sft import train_seed_generators, train_test_takers
 from .synthesis import synthesize_items
@@ -13,6 +13,7 @@ __all__ = [
     "init_swarm",
     "prepare_run",
     "score_items",
+    "score_reference",
     "synthesize_items",
     "train_seed_generators",
     "train_test_takers",

@@ -50,7 +50,16 @@ def test_yaml_file_and_overrides(tmp_path):
         ("- 1\n", None, "expected a mapping of sections"),
         ("", {"run_name": "../etc"}, "not a valid run name"),
         ("", {"run_name": "a b"}, "not a valid run name"),
-        ("test_takers: {include_base: false, n_adapters: 0}\n", None, "need at least one test taker"),
+        ("test_takers: {include_base: false, n_adapters: 0}\n", None, "need at least one"),
+        ("scoring: {objective: consistency, consistency_sets: 3}\ngeneration: {calls_per_generator: 2}\n", None,
+         "consistency needs generation.calls_per_generator >= scoring.consistency_sets"),
+        ("scoring: {judge_endpoint: {base_url: 'http://x/v1', model: m}}\n", None, "needs scoring.judge 'generative'"),
+        ("scoring: {objective: composite, composite_weights: {difficulty: 0}}\n", None, "the weights sum to 0"),
+        ("scoring: {objective: banana}\n", None, "scoring.objective: Input should be 'difficulty'"),
+        ("test_takers: {extra: [{name: x}]}\n", None, "give exactly one of 'adapter' or 'endpoint'"),
+        ("test_takers: {extra: [{name: t0, adapter: /a}]}\n", None, r"names \['t0'\] repeat or clash"),
+        ("test_takers: {include_base: false, n_adapters: 1}\nscoring: {objective: separation}\n", None,
+         "need at least 2, got 1"),
     ],
 )
 def test_bad_configs_get_one_line_errors(tmp_path, text, overrides, message):
@@ -64,6 +73,14 @@ def test_bad_configs_get_one_line_errors(tmp_path, text, overrides, message):
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
         load_config("nope.yaml")
+
+
+def test_components_of_each_objective():
+    assert load_config("quickstart", {"scoring.objective": "novelty"}).scoring.components == ["novelty"]
+    composite = load_config("quickstart", {"scoring.objective": "composite"}).scoring
+    assert composite.components == ["difficulty", "separation", "novelty"]
+    for name in ("difficulty", "separation", "novelty", "consistency", "realistic", "composite"):
+        load_config("quickstart", {"scoring.objective": name})  # the quickstart accepts every objective
 
 
 def test_public_dict_hides_storage_options():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -155,3 +156,55 @@ def test_existing_run_name_is_refused(prefect_harness, format_model_dir, tmp_pat
     assert state.is_failed()
     with pytest.raises(Exception, match="a run of this name exists already"):
         state.result()
+
+
+def _adapter_folder(model_dir: Path, dest: Path) -> Path:
+    """A LoRA adapter folder with random non-zero factors on ``model_dir`` (an 'extra' test taker)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LoraConfig(
+        r=2, lora_alpha=4, target_modules=["q_proj"], init_lora_weights=False, task_type="CAUSAL_LM"
+    )
+    get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), cfg).save_pretrained(dest)
+    return dest
+
+
+def test_composite_of_every_objective_with_adapter_and_endpoint_test_takers(
+    prefect_harness, format_model_dir, openai_server, tmp_path
+):
+    from dataswarms_core.objectives import composite
+    from flows.search import data_swarms_search
+
+    base_url, served = openai_server
+    weights = {"difficulty": 0.3, "separation": 0.2, "novelty": 0.2, "consistency": 0.2, "realistic": 0.1}
+    cfg = _config(
+        format_model_dir, tmp_path, "mix",
+        **{
+            "pso.max_iterations": 1,
+            "scoring.objective": "composite",
+            "scoring.composite_weights": weights,
+            "scoring.consistency_sets": 2,
+            "scoring.novelty_dev_items": 4,
+            "test_takers.extra": [
+                {"name": "folder", "adapter": str(_adapter_folder(format_model_dir, tmp_path / "folder-adapter"))},
+                {"name": "ep", "endpoint": {"base_url": base_url, "model": served, "concurrency": 2}},
+            ],
+        },
+    )  # fmt: skip
+    summary = data_swarms_search(cfg)
+    assert summary["test_takers"] == ["base", "t0", "folder", "ep"]
+    assert sorted(summary["reference_scores"]) == ["base", "ep", "folder", "t0"]
+    assert all(0.0 <= v <= 1.0 for v in summary["reference_scores"].values())
+    parts = summary["component_history"][0]
+    assert set(parts) == set(weights)
+    names = summary["generators"]
+    expected = composite(
+        {k: np.array([parts[k][g] for g in names]) for k in weights}, weights, normalise=True
+    )
+    assert [summary["utility_history"][0][g] for g in names] == pytest.approx(expected.tolist())
+    metrics = pd.read_csv(tmp_path / "mix/export/metrics.csv")
+    assert {f"objective_{k}" for k in weights} <= set(metrics.columns)
+    answers = pd.read_parquet(tmp_path / "mix/iterations/iter_0000/answers.parquet")
+    assert set(answers["test_taker"]) == {"base", "t0", "folder", "ep"}

@@ -269,3 +269,31 @@ def test_weights_always_sum_to_one(phi, randomness, repel, seed):
     assert bool((a >= 0).all())
     if not repel:
         assert bool((a[:, 3] == 0).all())
+
+
+def test_update_without_repel_term():
+    """repel_term off: φ = (0.4, 0.2, 0.2, 0.2) gives a = (0.4, 0.2, 0.2, 0)/0.8 = (0.5, 0.25, 0.25, 0).
+    x0=(1,0), v0=(1,1), g=x1=(0,2):  v0 = .5(1,1) + .25((0,2)-(1,0)) = (.25, 1);  x0 = (1.25, 1).
+    x2=(4,4), v2=(-2,0):             v2 = .5(-2,0) + .25((0,2)-(4,4)) = (-2,-.5); x2 = (2, 3.5)."""
+    cfg = PSOConfig(
+        inertia=0.4, cognitive=0.2, social=0.2, repel=0.2, repel_term=False, weight_randomness=False,
+        initial_velocity="zero", restart_patience=None,
+    )  # fmt: skip
+    state = init_swarm([_pos(1, 0), _pos(0, 2), _pos(4, 4)], cfg, seed=0)
+    state.velocities = [_pos(1, 1), _pos(0, 0), _pos(-2, 0)]
+    report = update_swarm(state, [0.5, 0.9, 0.1], cfg)
+    assert report.weights == [pytest.approx((0.5, 0.25, 0.25, 0.0))] * 3
+    assert _vec(state, "positions", 0) == pytest.approx([1.25, 1.0])
+    assert _vec(state, "positions", 1) == pytest.approx([0.0, 2.0])  # at its personal and global best
+    assert _vec(state, "positions", 2) == pytest.approx([2.0, 3.5])
+
+
+def test_swarm_checkpoint_on_s3(s3_bucket):
+    """The whole state goes through fsspec: written to and read back from S3 (moto server)."""
+    _, options = s3_bucket
+    cfg = PSOConfig()
+    state = _run(init_swarm([_pos(1, 2), _pos(3, 4)], cfg, seed=9), cfg, [[0.1, 0.2], [0.3, 0.05]])
+    store = Store("s3://dataswarms-test/run", options)
+    save_swarm_state(state, store, "swarm/iter_0002")
+    assert store.list("swarm/iter_0002") == ["state.json", "tensors.safetensors"]
+    _assert_same_state(state, load_swarm_state(store, "swarm/iter_0002"))

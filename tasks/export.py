@@ -11,8 +11,10 @@ from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
 from dataswarms_core.export import EXPORT_DIR, export_run
 
+from ._retry import RETRY
 
-@task(name="export-results", task_run_name="export-results")
+
+@task(**RETRY, name="export-results", task_run_name="export-results")
 def export_results(config: RunConfig, info: dict[str, Any], started_at: float) -> dict[str, Any]:
     """Write every export and ``summary.json``; publish a table artifact (utility per iteration and
     particle) and a markdown artifact (the report). Returns the summary."""

@@ -9,14 +9,17 @@ from prefect import task
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
 
+from ._retry import RETRY
 
-@task(name="init-swarm", task_run_name="init-swarm")
-def init_swarm(config: RunConfig, info: dict[str, Any], seed_generators: dict[str, Any]) -> str:
-    """Write the initial swarm checkpoint from the seed generators; returns its URL."""
+
+@task(**RETRY, name="init-swarm", task_run_name="init-swarm")
+def init_swarm(config: RunConfig, info: dict[str, Any], seed_generators: dict[str, Any]) -> dict[str, Any]:
+    """Write the initial swarm checkpoint from the seed generators, or find a resumed run's newest complete
+    checkpoint. Returns the checkpoint pointer (``iteration`` to evaluate next, ``stopped``)."""
     return stages.init_swarm_checkpoint(config, seed_generators, stages.run_store(config))
 
 
-@task(name="update-swarm", task_run_name="update-swarm-iter{iteration}")
+@task(**RETRY, name="update-swarm", task_run_name="update-swarm-iter{iteration}")
 def update_swarm(config: RunConfig, info: dict[str, Any], iteration: int) -> dict[str, Any]:
     """Record the iteration's utilities, move the swarm in memory, write the next checkpoint (DESIGN §5).
     Returns the update report (bests, step length, restarts, ``stopped``)."""

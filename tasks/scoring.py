@@ -9,8 +9,10 @@ from prefect import task
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
 
+from ._retry import RETRY
 
-@task(name="score-items", task_run_name="score-items-iter{iteration}")
+
+@task(**RETRY, name="score-items", task_run_name="score-items-iter{iteration}")
 def score_items(
     config: RunConfig, info: dict[str, Any], iteration: int, test_takers: dict[str, Any]
 ) -> dict[str, Any]:
@@ -19,7 +21,7 @@ def score_items(
     return stages.score(config, info, stages.run_store(config), iteration, test_takers)
 
 
-@task(name="score-reference", task_run_name="score-reference")
+@task(**RETRY, name="score-reference", task_run_name="score-reference")
 def score_reference(config: RunConfig, info: dict[str, Any], test_takers: dict[str, Any]) -> dict[str, Any]:
     """Test takers answer real dev items once per run; returns their mean scores (novelty's reference)."""
     return stages.score_reference(config, info, stages.run_store(config), test_takers)

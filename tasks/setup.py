@@ -9,9 +9,12 @@ from prefect import task
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
 
+from ._retry import RETRY
 
-@task(name="prepare-run", task_run_name="prepare-run")
-def prepare_run(config: RunConfig) -> dict[str, Any]:
+
+@task(**RETRY, name="prepare-run", task_run_name="prepare-run")
+def prepare_run(config: RunConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:
     """Resolve the base model (first use converts the built-in GGUF), check the task file, start the run
-    folder. Returns the run info (paths, fingerprints, hashes)."""
-    return stages.prepare_run(config)
+    folder — or check an existing one before resuming it. Returns the run info (paths, fingerprints,
+    hashes)."""
+    return stages.prepare_run(config, resume, force)

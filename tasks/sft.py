@@ -11,12 +11,15 @@ from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
 from dataswarms_core.storage import Store
 
+from ._retry import RETRY
+
 # config and info are excluded from the key: ``cache_key`` already hashes the parts of them that matter
 # (data hash, base model fingerprint, SFT settings, seed), so changing e.g. PSO settings reuses adapters.
 ADAPTER_CACHE = (INPUTS - "config" - "info") + TASK_SOURCE
 
 
 @task(
+    **RETRY,
     name="train-seed-generators",
     task_run_name="train-seed-generators",
     cache_policy=ADAPTER_CACHE,
@@ -27,10 +30,11 @@ def train_seed_generators(
 ) -> dict[str, Any]:
     """Cluster the dev inputs and train one LoRA generator per cluster (DESIGN §1) into ``dest_url``.
     Returns the adapters' manifest (names → URLs, losses)."""
-    return stages.train_seed_generators(config, info, Store(dest_url, config.storage.options))
+    return stages.train_seed_generators(config, info, Store(dest_url, config.storage.fsspec_options()))
 
 
 @task(
+    **RETRY,
     name="train-test-takers",
     task_run_name="train-test-takers",
     cache_policy=ADAPTER_CACHE,
@@ -41,4 +45,4 @@ def train_test_takers(
 ) -> dict[str, Any]:
     """Train the LoRA test takers on input→output pairs of different clusters into ``dest_url``.
     Returns the adapters' manifest."""
-    return stages.train_test_takers(config, info, Store(dest_url, config.storage.options))
+    return stages.train_test_takers(config, info, Store(dest_url, config.storage.fsspec_options()))

@@ -9,8 +9,10 @@ from prefect import task
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
 
+from ._retry import RETRY
 
-@task(name="synthesize-items", task_run_name="synthesize-items-iter{iteration}")
+
+@task(**RETRY, name="synthesize-items", task_run_name="synthesize-items-iter{iteration}")
 def synthesize_items(config: RunConfig, info: dict[str, Any], iteration: int) -> dict[str, Any]:
     """All generators of checkpoint ``swarm/iter_<iteration>`` sample items in shared batches from one
     loaded base model. Returns counts (items, parse failures) per generator."""

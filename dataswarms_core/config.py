@@ -232,12 +232,54 @@ class ExportConfig(_Section):
 
 
 class StorageConfig(_Section):
-    """Where runs are written: a local folder or an fsspec URL (``s3://bucket/prefix``)."""
+    """Where runs are written: a local folder or an fsspec URL (``s3://bucket/prefix``).
+
+    S3 goes through s3fs. Credentials come from the standard AWS environment variables
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_PROFILE``) or from
+    ``options`` (``key`` / ``secret``); they are never logged, written to ``config.yaml`` or
+    ``summary.json``, nor stored in Prefect.
+    """
 
     root: str = Field("./runs", description="Runs are written to <root>/<run_name>.")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")
+    region: str | None = Field(None, description="S3 region name.")
     options: dict[str, Any] = Field(
-        default_factory=dict, description="fsspec storage options (e.g. s3 endpoint); never written out."
+        default_factory=dict,
+        description="More fsspec storage options; never written out (may hold credentials).",
     )
+
+    def fsspec_options(self) -> dict[str, Any]:
+        """Options for ``fsspec`` / ``Store``: ``options`` plus the endpoint and region for S3 URLs."""
+        opts = dict(self.options)
+        if self.root.startswith(("s3://", "s3a://")) and (self.endpoint_url or self.region):
+            client = dict(opts.get("client_kwargs", {}))
+            if self.endpoint_url:
+                client["endpoint_url"] = self.endpoint_url
+            if self.region:
+                client["region_name"] = self.region
+            opts["client_kwargs"] = client
+        return opts
+
+    def options_for(self, url: str) -> dict[str, Any]:
+        """:meth:`fsspec_options` when ``url`` is on the same kind of storage as ``root``, else none (a local
+        task file next to an S3 run root is read without S3 options)."""
+
+        def protocol(u: str) -> str:
+            return u.split("://", 1)[0] if "://" in u else "file"
+
+        return self.fsspec_options() if protocol(url) == protocol(self.root) else {}
+
+    def public_options(self) -> dict[str, Any]:
+        """The options without secrets: only the endpoint and region (for places that persist them)."""
+        opts: dict[str, Any] = {}
+        client = {
+            k: v
+            for k, v in self.fsspec_options().get("client_kwargs", {}).items()
+            if k in ("endpoint_url", "region_name")
+        }
+        if client:
+            opts["client_kwargs"] = client
+        return opts
 
 
 class RunConfig(_Section):
@@ -285,7 +327,7 @@ class RunConfig(_Section):
     def public_dict(self) -> dict[str, Any]:
         """The configuration as JSON-able data, without storage options (they may hold credentials)."""
         data = self.model_dump(mode="json")
-        data["storage"]["options"] = {k: "***" for k in self.storage.options}
+        data["storage"]["options"] = dict.fromkeys(self.storage.options, "***")
         return data
 
 

@@ -17,18 +17,16 @@ import time
 from typing import Any
 
 from .config import RunConfig
-from .stages import iter_key, load_run_task, swarm_key
+from .stages import iter_key, load_run_task, read_checkpoint_pointer, swarm_key
 from .storage import Store
 
 EXPORT_DIR = "export"
 
 
 def completed_iterations(run: Store) -> int:
-    """Number of iterations whose PSO step completed (``pso.json`` written)."""
-    k = 0
-    while run.exists(iter_key(k, "pso.json")):
-        k += 1
-    return k
+    """Number of completed iterations: the newest complete checkpoint's iteration (0 before the first)."""
+    pointer = read_checkpoint_pointer(run)
+    return 0 if pointer is None else int(pointer["iteration"])
 
 
 def metrics_frame(run: Store, iterations: int) -> Any:
@@ -92,7 +90,8 @@ def export_run(config: RunConfig, info: dict[str, Any], run: Store, started_at: 
     """Write every export and ``summary.json``; return the summary.
 
     Args:
-        started_at: ``time.time()`` when the search started (for ``wall_seconds``).
+        started_at: ``time.time()`` when this attempt started (``wall_seconds``; a resumed run counts from
+            its resume).
     """
     import pandas as pd
 
@@ -178,6 +177,7 @@ def export_run(config: RunConfig, info: dict[str, Any], run: Store, started_at: 
             "pso": round(sum(p["seconds"] for p in pso), 2),
         },
         "wall_seconds": round(time.time() - started_at, 1),
+        "resumes": int(info.get("resumes", 0)),
         "config_hash": info["config_hash"],
         "outputs": {
             "run": run.root,

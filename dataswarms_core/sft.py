@@ -243,6 +243,10 @@ def train_lora(
     cfg_path = Path(output_dir) / CONFIG_FILE
     cfg = json.loads(cfg_path.read_text())
     cfg["base_model_name_or_path"] = base_model_name or str(model_path)
+    if isinstance(
+        cfg.get("target_modules"), list
+    ):  # PEFT writes a set in hash order: make files reproducible
+        cfg["target_modules"] = sorted(cfg["target_modules"])
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True))
     losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
     return {

@@ -58,12 +58,12 @@ def run_store(config: RunConfig) -> Store:
     """The store of this run: ``<storage.root>/<run_name>`` (``run_name`` must be set)."""
     if not config.run_name:
         raise ValueError("run_name must be set before the run store is opened")
-    return Store(join(config.storage.root, config.run_name), config.storage.options)
+    return Store(join(config.storage.root, config.run_name), config.storage.fsspec_options())
 
 
 def cache_store(config: RunConfig, *parts: str) -> Store:
     """The shared cache of trained adapters: ``<storage.root>/_cache/...``."""
-    return Store(join(config.storage.root, "_cache", *parts), config.storage.options)
+    return Store(join(config.storage.root, "_cache", *parts), config.storage.fsspec_options())
 
 
 def load_run_task(config: RunConfig, info: dict[str, Any]) -> Task:
@@ -73,7 +73,10 @@ def load_run_task(config: RunConfig, info: dict[str, Any]) -> Task:
         DataError: the file changed since the run started (its hash differs).
     """
     task = load_task(
-        config.task.source, config.task.domain, config.storage.options, config.task.max_dev_items
+        config.task.source,
+        config.task.domain,
+        config.storage.options_for(config.task.source),
+        config.task.max_dev_items,
     )
     if task.content_hash != info["task_hash"]:
         raise DataError(
@@ -83,26 +86,76 @@ def load_run_task(config: RunConfig, info: dict[str, Any]) -> Task:
 
 
 # -- preparation -------------------------------------------------------------------------------------------
-def prepare_run(config: RunConfig) -> dict[str, Any]:
-    """Resolve the base model (converting the built-in GGUF once), load the task, and write
-    ``config.yaml`` and ``run.json`` to a new run folder.
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted fields whose values differ between two public config dicts, as ``"field: old → new"``.
+
+    ``storage.*`` is ignored: where a run is stored (and how it is reached) does not change its results.
+    """
+    a, b = _flatten(old), _flatten(new)
+    keys = sorted(k for k in set(a) | set(b) if not k.startswith("storage."))
+    return [f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
+
+
+def prepare_run(config: RunConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:
+    """Start a run folder, or check an existing one before resuming it.
+
+    New run: resolve the base model (converting the built-in GGUF once), load the task, write
+    ``config.yaml`` and ``run.json``. Resume: the stored configuration and task file must match (else
+    :class:`ConfigMismatchError` / :class:`DataError` naming the differences, unless ``force``, which
+    records the new configuration and the forced changes in ``run.json``).
 
     Returns:
         Run info: ``run_name``, ``run_url``, ``model_path``, ``model_fingerprint``, ``task_name``,
-        ``task_hash``, ``domain``, ``n_dev``, ``n_test``.
+        ``task_hash``, ``domain``, ``n_dev``, ``n_test``, ``config_hash``, ``created``.
 
     Raises:
-        StorageError: the run folder already holds a run.
+        StorageError: the run folder already holds a run and ``resume`` is false.
+        ConfigMismatchError: resuming with another configuration without ``force``.
         ModelError / DataError: from model resolution and task loading.
     """
+    from .errors import ConfigMismatchError
     from .models import model_fingerprint, resolve_model
 
     store = run_store(config)
+    task_options = config.storage.options_for(config.task.source)
     if store.exists("run.json"):
-        raise StorageError(f"{store.root}: a run of this name exists already; choose another --run-name")
-    task = load_task(
-        config.task.source, config.task.domain, config.storage.options, config.task.max_dev_items
-    )
+        if not resume:
+            raise StorageError(
+                f"{store.root}: a run of this name exists already; resume it (dataswarms resume {store.root}) "
+                "or choose another --run-name"
+            )
+        info = store.read_json("run.json")
+        stored = yaml.safe_load(store.read_text("config.yaml"))
+        changes = config_differences(stored, config.public_dict())
+        if changes and not force:
+            raise ConfigMismatchError(
+                f"{store.root}: the configuration differs from the checkpointed run in "
+                f"{'; '.join(changes)} — resume with the original configuration, or pass --force"
+            )
+        task = load_task(config.task.source, config.task.domain, task_options, config.task.max_dev_items)
+        if task.content_hash != info["task_hash"] and not force:
+            raise DataError(
+                f"{config.task.source}: the task file changed since the run started (hash differs); pass --force to continue anyway"
+            )
+        info["model_path"] = str(resolve_model(config.model.base_model))  # this machine's copy
+        if changes or task.content_hash != info["task_hash"]:
+            info.setdefault("forced_changes", []).extend(changes or ["task file"])
+            info["task_hash"] = task.content_hash
+            info["config_hash"] = config_hash(config.public_dict())
+            store.write_text("config.yaml", yaml.safe_dump(config.public_dict(), sort_keys=False))
+        info["resumes"] = int(info.get("resumes", 0)) + 1
+        store.write_json("run.json", info)
+        return info
+    task = load_task(config.task.source, config.task.domain, task_options, config.task.max_dev_items)
     model_path = resolve_model(config.model.base_model)
     info = {
         "run_name": config.run_name,
@@ -120,6 +173,27 @@ def prepare_run(config: RunConfig) -> dict[str, Any]:
     store.write_text("config.yaml", yaml.safe_dump(config.public_dict(), sort_keys=False))
     store.write_json("run.json", info)
     return info
+
+
+CHECKPOINT_POINTER = "checkpoint.json"
+
+
+def write_checkpoint_pointer(run: Store, iteration: int, stopped: str | None) -> dict[str, Any]:
+    """Point at the newest complete swarm checkpoint. Written last, after the checkpoint and the iteration's
+    artifacts, so a reader (a resumed run) never follows it to a half-written checkpoint."""
+    pointer = {
+        "iteration": iteration,
+        "swarm": swarm_key(iteration),
+        "stopped": stopped,
+        "written": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    run.write_json(CHECKPOINT_POINTER, pointer)
+    return pointer
+
+
+def read_checkpoint_pointer(run: Store) -> dict[str, Any] | None:
+    """The newest complete checkpoint (``{"iteration", "swarm", "stopped"}``), or None before the first."""
+    return run.read_json(CHECKPOINT_POINTER) if run.exists(CHECKPOINT_POINTER) else None
 
 
 # -- adapters ------------------------------------------------------------------------------------------------
@@ -160,9 +234,14 @@ def train_seed_generators(config: RunConfig, info: dict[str, Any], dest: Store) 
     """Cluster the dev inputs and train one generator adapter per cluster into ``dest`` (DESIGN §1).
 
     Returns:
-        The manifest (``dest/manifest.json``): adapters ``g0..g{K-1}`` with URLs and losses, cluster sizes.
+        The manifest (``dest/manifest.json``): adapters ``g0..g{K-1}`` with URLs and losses. When ``dest``
+        already holds a complete set (its manifest is written last), that manifest is returned and nothing
+        is trained: ``dest`` is keyed by :func:`adapters_cache_key`, so its content is what training would give.
     """
     import random
+
+    if dest.exists("manifest.json"):
+        return dest.read_json("manifest.json")
 
     from .sft import generator_examples, train_adapters
 
@@ -200,8 +279,12 @@ def train_seed_generators(config: RunConfig, info: dict[str, Any], dest: Store) 
 
 def train_test_takers(config: RunConfig, info: dict[str, Any], dest: Store) -> dict[str, Any]:
     """Train ``test_takers.n_adapters`` LoRA test takers, adapter j on the input→output pairs of cluster j
-    (mod K), into ``dest``. With zero adapters the manifest lists none and nothing is trained."""
+    (mod K), into ``dest``. With zero adapters the manifest lists none and nothing is trained; a complete
+    ``dest`` is reused as in :func:`train_seed_generators`."""
     import random
+
+    if dest.exists("manifest.json"):
+        return dest.read_json("manifest.json")
 
     from .sft import answer_examples, train_adapters
 
@@ -240,8 +323,12 @@ def _adapter_key(store: Store, url: str) -> tuple[Store, str]:
     return Store(base, store.storage_options), name
 
 
-def init_swarm_checkpoint(config: RunConfig, seed_manifest: dict[str, Any], run: Store) -> str:
-    """Build the initial swarm from the seed generators and write checkpoint ``swarm/iter_0000``.
+def init_swarm_checkpoint(config: RunConfig, seed_manifest: dict[str, Any], run: Store) -> dict[str, Any]:
+    """Build the initial swarm from the seed generators and write checkpoint ``swarm/iter_0000`` and the
+    checkpoint pointer — or, when the run already has a pointer (a resumed run), return it unchanged.
+
+    Returns:
+        The checkpoint pointer: ``{"iteration", "swarm", "stopped", "written"}``.
 
     Raises:
         InvalidParticleError: the seed adapters' LoRA configurations or tensors disagree.
@@ -249,18 +336,25 @@ def init_swarm_checkpoint(config: RunConfig, seed_manifest: dict[str, Any], run:
     from .adapters import check_same_lora_config, read_adapter
     from .pso import init_swarm, save_swarm_state
 
+    pointer = read_checkpoint_pointer(run)
+    if pointer is not None:
+        return pointer
+
     names, configs, positions = [], {}, []
     for name, entry in seed_manifest["adapters"].items():
         parent, key = _adapter_key(run, entry["url"])
         cfg, tensors = read_adapter(parent, key)
         names.append(name)
+        if isinstance(cfg.get("target_modules"), list):
+            cfg = {**cfg, "target_modules": sorted(cfg["target_modules"])}  # order carries no meaning
         configs[name] = cfg
         positions.append(tensors)
     check_same_lora_config(configs)
     state = init_swarm(
         positions, config.pso, config.seed, names=names, metadata={"lora_config": configs[names[0]]}
     )
-    return save_swarm_state(state, run, swarm_key(0))
+    save_swarm_state(state, run, swarm_key(0))
+    return write_checkpoint_pointer(run, 0, None)
 
 
 # -- per iteration -------------------------------------------------------------------------------------------
@@ -330,7 +424,9 @@ def build_test_takers(
         adapters[name] = read_adapter(parent, key)
     for spec in config.test_takers.extra:
         if spec.adapter is not None:
-            parent, key = _adapter_key(run, Store(spec.adapter, config.storage.options).root)
+            parent, key = _adapter_key(
+                Store(spec.adapter, config.storage.options_for(spec.adapter)), Store(spec.adapter).root
+            )
             adapters[spec.name] = read_adapter(parent, key)
     local, tokenizer = _load_backend(info, config, adapters)
     takers = [TestTaker("base", local)] if config.test_takers.include_base else []
@@ -426,7 +522,10 @@ def score_reference(
 def _corpus(config: RunConfig) -> Any:
     from .objectives import BM25Corpus
 
-    corpus = load_task(config.scoring.realistic_corpus, storage_options=config.storage.options)
+    corpus = load_task(
+        config.scoring.realistic_corpus,
+        storage_options=config.storage.options_for(config.scoring.realistic_corpus),
+    )
     return BM25Corpus(corpus.dev["input"].tolist(), config.scoring.realistic_neighbours)
 
 
@@ -539,4 +638,5 @@ def pso_step(config: RunConfig, run: Store, iteration: int) -> dict[str, Any]:
         }
     )
     run.write_json(iter_key(iteration, "pso.json"), report)
+    write_checkpoint_pointer(run, iteration + 1, state.stopped)  # last: the iteration is complete
     return report

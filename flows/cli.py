@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import warnings
@@ -75,67 +76,33 @@ def _watch_progress(store: Any, total_iterations: int, stop: threading.Event, pr
         progress.update(bar, completed=done, description=text)
 
 
-@app.command()
-def run(
-    config: Annotated[
-        str, typer.Option("--config", "-c", help="YAML file, or built-in 'quickstart' / 'paper'.")
-    ] = "quickstart",
-    task: Annotated[str | None, typer.Option(help="Built-in task name or data file path/URL.")] = None,
-    iterations: Annotated[
-        int | None, typer.Option(help="PSO iterations (pso.max_iterations).", min=1)
-    ] = None,
-    seed: Annotated[int | None, typer.Option(help="Master seed.", min=0)] = None,
-    output: Annotated[
-        str | None, typer.Option(help="Where runs are written (storage.root): folder or s3:// URL.")
-    ] = None,
-    run_name: Annotated[
-        str | None, typer.Option(help="Run folder name (default <task>-<objective>-<time>).")
-    ] = None,
-    objective: Annotated[
-        str | None,
-        typer.Option(
-            help="Objective to maximise (scoring.objective): difficulty, separation, novelty, consistency, "
-            "realistic or composite."
-        ),
-    ] = None,
-) -> None:
-    """Run a Data Swarms search; print where the outputs are and how to see the run in the Prefect UI."""
-    _quiet_environment()
-    from rich.console import Console
+def _resume_command(store_root: str) -> str:
+    exe = sys.argv[0] if sys.argv and sys.argv[0].endswith("dataswarms") else "dataswarms"
+    return f"{exe} resume {store_root}"
+
+
+def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any) -> None:
+    """Run the search flow for ``cfg`` with a progress display; print the outcome (or how to resume)."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from dataswarms_core import stages
-    from dataswarms_core.config import load_config
     from dataswarms_core.errors import DataSwarmsError
+    from flows.search import data_swarms_search
 
-    console = Console(soft_wrap=True)  # long paths stay on one line (and copy-paste whole)
     started = time.time()
-    try:
-        cfg = load_config(
-            config,
-            {
-                "task.source": task,
-                "pso.max_iterations": iterations,
-                "seed": seed,
-                "storage.root": output,
-                "run_name": run_name,
-                "scoring.objective": objective,
-            },
-        )
-    except DataSwarmsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    if not cfg.run_name:
-        cfg = cfg.model_copy(update={"run_name": stages.default_run_name(cfg)})
     store = stages.run_store(cfg)
-    console.print(f"[bold]dataswarms[/bold] run [cyan]{cfg.run_name}[/cyan] → {store.root}")
+    console.print(
+        f"[bold]dataswarms[/bold] {'resume' if resume else 'run'} [cyan]{cfg.run_name}[/cyan] → {store.root}"
+    )
     console.print(
         f"task {cfg.task.source}, base model {cfg.model.base_model}, {cfg.seed_generators.n_generators} generators, "
         f"objective {cfg.scoring.objective}, up to {cfg.pso.max_iterations} iterations, seed {cfg.seed}"
     )
-
-    from flows.search import data_swarms_search
-
+    flow = (
+        data_swarms_search.with_options(retries=retries, retry_delay_seconds=10)
+        if retries
+        else data_swarms_search
+    )
     stop = threading.Event()
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
@@ -145,7 +112,14 @@ def run(
         )
         watcher.start()
         try:
-            state = data_swarms_search(cfg, return_state=True)
+            state = flow(cfg, resume=resume, force=force, return_state=True)
+        except KeyboardInterrupt:
+            stop.set()
+            console.print(
+                f"\n[yellow]interrupted[/yellow]; every finished iteration is checkpointed in {store.root}"
+            )
+            console.print(f"continue with: [bold]{_resume_command(store.root)}[/bold]")
+            raise typer.Exit(130) from None
         finally:
             stop.set()
             watcher.join(timeout=5)
@@ -157,7 +131,11 @@ def run(
             console.print(f"[red]error:[/red] {exc}")
         except Exception as exc:  # noqa: BLE001 - report any failure in one line, details are in Prefect
             console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
-        console.print(f"Flow run {flow_run_id} did not complete; partial outputs are in {store.root}")
+        console.print(
+            f"Flow run {flow_run_id} did not complete; finished iterations are checkpointed in {store.root}"
+        )
+        if store.exists("run.json"):
+            console.print(f"continue with: [bold]{_resume_command(store.root)}[/bold]")
         raise typer.Exit(1)
     summary = state.result()
     wall = time.time() - started
@@ -184,6 +162,118 @@ def run(
         "(in this virtual environment, e.g. .venv/bin/prefect server start), then open "
         f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}"
     )
+
+
+RetriesOption = Annotated[
+    int,
+    typer.Option(
+        help="Flow-run retries: a failed run resumes from its newest checkpoint this many times.", min=0
+    ),
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Resume even if the configuration or task file changed.")
+]
+
+
+@app.command()
+def run(
+    config: Annotated[
+        str, typer.Option("--config", "-c", help="YAML file, or built-in 'quickstart' / 'paper'.")
+    ] = "quickstart",
+    task: Annotated[str | None, typer.Option(help="Built-in task name or data file path/URL.")] = None,
+    iterations: Annotated[
+        int | None, typer.Option(help="PSO iterations (pso.max_iterations).", min=1)
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Master seed.", min=0)] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Where runs are written (storage.root): folder or s3:// URL.")
+    ] = None,
+    run_name: Annotated[
+        str | None, typer.Option(help="Run folder name (default <task>-<objective>-<time>).")
+    ] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            help="Objective to maximise (scoring.objective): difficulty, separation, novelty, consistency, "
+            "realistic or composite."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run of this name from its newest checkpoint.")
+    ] = False,
+    force: ForceOption = False,
+    retries: RetriesOption = 0,
+) -> None:
+    """Run a Data Swarms search; print where the outputs are and how to see the run in the Prefect UI."""
+    _quiet_environment()
+    from rich.console import Console
+
+    from dataswarms_core import stages
+    from dataswarms_core.config import load_config
+    from dataswarms_core.errors import DataSwarmsError
+
+    console = Console(soft_wrap=True)  # long paths stay on one line (and copy-paste whole)
+    try:
+        cfg = load_config(
+            config,
+            {
+                "task.source": task,
+                "pso.max_iterations": iterations,
+                "seed": seed,
+                "storage.root": output,
+                "run_name": run_name,
+                "scoring.objective": objective,
+            },
+        )
+    except DataSwarmsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if resume and not cfg.run_name:
+        console.print("[red]error:[/red] --resume needs --run-name (or use: dataswarms resume RUN_URL)")
+        raise typer.Exit(2)
+    if not cfg.run_name:
+        cfg = cfg.model_copy(update={"run_name": stages.default_run_name(cfg)})
+    _execute(cfg, resume=resume, force=force, retries=retries, console=console)
+
+
+@app.command()
+def resume(
+    run_url: Annotated[
+        str, typer.Argument(help="The run folder or URL, e.g. ./runs/NAME or s3://bucket/runs/NAME.")
+    ],
+    force: ForceOption = False,
+    retries: RetriesOption = 0,
+    endpoint_url: Annotated[
+        str | None, typer.Option(help="S3-compatible endpoint of the run's storage (else the stored one).")
+    ] = None,
+) -> None:
+    """Continue a run from its newest complete checkpoint, with the configuration it was started with."""
+    _quiet_environment()
+    import yaml
+    from rich.console import Console
+
+    from dataswarms_core.config import RunConfig
+    from dataswarms_core.errors import DataSwarmsError
+    from dataswarms_core.storage import Store
+
+    console = Console(soft_wrap=True)
+    root, _, name = run_url.rstrip("/").rpartition("/")
+    try:
+        probe_options = {"client_kwargs": {"endpoint_url": endpoint_url}} if endpoint_url else {}
+        store = Store(run_url.rstrip("/"), probe_options)
+        if not store.exists("config.yaml"):
+            console.print(f"[red]error:[/red] {store.root}: no run here (config.yaml not found)")
+            raise typer.Exit(2)
+        stored = yaml.safe_load(store.read_text("config.yaml"))
+        stored["storage"]["options"] = {}  # never stored; credentials come from the environment
+        stored["storage"]["root"] = root or "."
+        if endpoint_url:
+            stored["storage"]["endpoint_url"] = endpoint_url
+        cfg = RunConfig.model_validate({**stored, "run_name": name})
+    except DataSwarmsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    _execute(cfg, resume=True, force=force, retries=retries, console=console)
 
 
 @app.command()

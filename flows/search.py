@@ -13,7 +13,6 @@ from prefect.runtime import flow_run
 
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
-from dataswarms_core.models import dataswarms_home
 from dataswarms_core.storage import is_local, join
 from tasks import (
     export_results,
@@ -34,16 +33,25 @@ def _flow_run_name() -> str:
     return f"search-{name}" if name else "search"
 
 
-def result_storage(config: RunConfig) -> Path:
-    """Where Prefect persists cached task results (small manifests, not adapters).
+def result_storage(config: RunConfig) -> Any:
+    """Where Prefect persists cached task results (small manifests, not adapters), on the run's own
+    storage so cached tasks survive a new process: ``<storage.root>/_cache/prefect-results``.
 
-    ``<storage.root>/_cache/prefect-results`` for a local root; for a remote root
-    ``$DATASWARMS_HOME/prefect-results`` on this machine, so no storage credentials go into a Prefect block.
+    Local roots give a path. Remote roots give a saved ``RemoteFileSystem`` block holding only the
+    endpoint and region (credentials stay in the environment, never in Prefect).
     """
+    import hashlib
+
+    from prefect.filesystems import RemoteFileSystem
+
     url = join(config.storage.root, "_cache", "prefect-results")
     if is_local(url):
         return Path(url.removeprefix("file://")).expanduser().absolute()
-    return dataswarms_home() / "prefect-results"
+    settings = config.storage.public_options()
+    name = "dataswarms-results-" + hashlib.sha256(f"{url}|{settings}".encode()).hexdigest()[:12]
+    block = RemoteFileSystem(basepath=url, settings=settings)
+    block.save(name, overwrite=True)
+    return block
 
 
 def write_progress(config: RunConfig, stage: str, iteration: int | None = None, **extra: Any) -> None:
@@ -65,16 +73,24 @@ def _adapters(task_fn: Any, config: RunConfig, info: dict[str, Any], kind: str) 
 
 
 @flow(name="data-swarms-search", flow_run_name=_flow_run_name, log_prints=True)
-def data_swarms_search(config: RunConfig) -> dict[str, Any]:
+def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:
     """Run a whole Data Swarms search (DESIGN §1–5, §7) and return its summary (also in ``summary.json``).
+
+    Every iteration ends with a complete checkpoint; a resumed run continues from the newest one and, since
+    every random draw derives from (seed, stage, iteration, particle), produces what an uninterrupted run
+    would have produced.
 
     Args:
         config: the run configuration; a missing ``run_name`` becomes ``<task>-<objective>-<time>``.
+        resume: continue the run of this name from its newest complete checkpoint (a new run when there is
+            none). A Prefect retry of this flow run resumes too.
+        force: resume even when the configuration or task file differ from the checkpointed run.
     """
     started = time.time()
+    resume = resume or (flow_run.run_count or 1) > 1
     if not config.run_name:
         config = config.model_copy(update={"run_name": stages.default_run_name(config)})
-    info = prepare_run(config)
+    info = prepare_run(config, resume, force)
     write_progress(config, "seed-generators")
     seeds = _adapters(train_seed_generators, config, info, "seed_generators")
     write_progress(config, "test-takers")
@@ -82,8 +98,11 @@ def data_swarms_search(config: RunConfig) -> dict[str, Any]:
     if "novelty" in config.scoring.components:
         write_progress(config, "reference")
         score_reference(config, info, takers)
-    init_swarm(config, info, seeds)
-    for k in range(config.pso.max_iterations):
+    pointer = init_swarm(config, info, seeds)
+    k, stopped = pointer["iteration"], pointer["stopped"]
+    if k:
+        print(f"resuming {config.run_name} at iteration {k} from {pointer['swarm']}")
+    while not stopped and k < config.pso.max_iterations:
         write_progress(config, "synthesis", k)
         synthesize_items(config, info, k)
         write_progress(config, "scoring", k)
@@ -94,8 +113,8 @@ def data_swarms_search(config: RunConfig) -> dict[str, Any]:
             f"iteration {k}: utilities {[round(u, 4) for u in scores['utilities']]}, "
             f"global best {step['global_best_utility']:.4f}, step length {step['step_length']}"
         )
-        if step["stopped"]:
-            break
+        stopped = step["stopped"]
+        k += 1
     write_progress(config, "export")
     summary = export_results(config, info, started)
     write_progress(config, "done", summary["iterations_completed"] - 1)

@@ -27,6 +27,14 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def format_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Llama pre-trained a few seconds on the prompt formats, so its samples hold numbered items."""
+    from tiny import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-format"), pretrain_steps=150)
+
+
+@pytest.fixture(scope="session")
 def prefect_harness():
     """One Prefect test server for the whole session (startup timeout 60 s)."""
     from prefect.testing.utilities import prefect_test_harness
@@ -41,19 +49,34 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_S3: dict = {}  # the session's moto server, so a test can take the endpoint away and bring it back
+
+
+def start_s3_server() -> None:
+    """(Re)start moto's server on the session's port; its data lives in this process and survives restarts."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_S3["port"])
+    server.start()
+    _S3["server"] = server
+
+
+def stop_s3_server() -> None:
+    """Stop the server: the endpoint refuses connections until :func:`start_s3_server`."""
+    _S3.pop("server").stop()
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 server on 127.0.0.1 (real sockets), with dummy credentials; yields the endpoint URL."""
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    _S3["port"] = _free_port()
+    start_s3_server()
+    yield f"http://127.0.0.1:{_S3['port']}"
+    if "server" in _S3:
+        stop_s3_server()
 
 
 @pytest.fixture

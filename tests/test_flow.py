@@ -9,37 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
-from dataswarms_core.config import load_config
-
-
-@pytest.fixture(scope="module")
-def format_model_dir(tmp_path_factory) -> Path:
-    """A tiny Llama pre-trained a few seconds on the prompt formats, so its samples hold numbered items."""
-    from tiny import build_tiny_llama
-
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny-format"), pretrain_steps=150)
-
-
-def _config(model_dir: Path, root: Path, name: str, **overrides):
-    values = {
-        "model.base_model": str(model_dir),
-        "storage.root": str(root),
-        "run_name": name,
-        "seed_generators.n_generators": 3,
-        "seed_generators.embedding": "tfidf",
-        "seed_generators.steps": 2,
-        "seed_generators.batch_size": 2,
-        "test_takers.n_adapters": 1,
-        "test_takers.steps": 2,
-        "generation.calls_per_generator": 2,
-        "generation.max_new_tokens": 48,
-        "scoring.answer_max_new_tokens": 6,
-        "pso.max_iterations": 2,
-        "export.calls": 2,
-    }
-    values.update(overrides)
-    return load_config("quickstart", values)
+from tiny import tiny_search_config
 
 
 def _task_states(flow_run_id) -> dict[str, str]:
@@ -58,7 +28,7 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
     from flows.search import data_swarms_search
 
     root = tmp_path / "runs"
-    state = data_swarms_search(_config(format_model_dir, root, "tiny-a"), return_state=True)
+    state = data_swarms_search(tiny_search_config(format_model_dir, root, "tiny-a"), return_state=True)
     assert state.is_completed(), state
     summary = state.result()
     run = root / "tiny-a"
@@ -112,7 +82,7 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
     sft_files = sorted((root / "_cache").rglob("adapter_model.safetensors"))
     stamps = [p.stat().st_mtime_ns for p in sft_files]
     state_b = data_swarms_search(
-        _config(format_model_dir, root, "tiny-b", **{"pso.max_iterations": 1}), return_state=True
+        tiny_search_config(format_model_dir, root, "tiny-b", **{"pso.max_iterations": 1}), return_state=True
     )
     assert state_b.is_completed()
     states = _task_states(state_b.state_details.flow_run_id)
@@ -125,7 +95,7 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
     seed_dir = next((root / "_cache" / "seed_generators").iterdir())
     shutil.rmtree(seed_dir)
     state_c = data_swarms_search(
-        _config(format_model_dir, root, "tiny-c", **{"pso.max_iterations": 1}), return_state=True
+        tiny_search_config(format_model_dir, root, "tiny-c", **{"pso.max_iterations": 1}), return_state=True
     )
     assert state_c.is_completed()
     assert _task_states(state_c.state_details.flow_run_id)["train-seed-generators"] == "Completed"
@@ -138,8 +108,12 @@ def test_same_seed_same_swarm(prefect_harness, format_model_dir, tmp_path):
 
     from flows.search import data_swarms_search
 
-    one = data_swarms_search(_config(format_model_dir, tmp_path / "r1", "same", **{"pso.max_iterations": 1}))
-    two = data_swarms_search(_config(format_model_dir, tmp_path / "r2", "same", **{"pso.max_iterations": 1}))
+    one = data_swarms_search(
+        tiny_search_config(format_model_dir, tmp_path / "r1", "same", **{"pso.max_iterations": 1})
+    )
+    two = data_swarms_search(
+        tiny_search_config(format_model_dir, tmp_path / "r2", "same", **{"pso.max_iterations": 1})
+    )
     assert one["utility_history"] == two["utility_history"]
     a = load_file(tmp_path / "r1/same/swarm/iter_0001/tensors.safetensors")
     b = load_file(tmp_path / "r2/same/swarm/iter_0001/tensors.safetensors")
@@ -149,7 +123,7 @@ def test_same_seed_same_swarm(prefect_harness, format_model_dir, tmp_path):
 def test_existing_run_name_is_refused(prefect_harness, format_model_dir, tmp_path):
     from flows.search import data_swarms_search
 
-    cfg = _config(format_model_dir, tmp_path, "dup", **{"pso.max_iterations": 1})
+    cfg = tiny_search_config(format_model_dir, tmp_path, "dup", **{"pso.max_iterations": 1})
     (tmp_path / "dup").mkdir()
     (tmp_path / "dup" / "run.json").write_text("{}")
     state = data_swarms_search(cfg, return_state=True)
@@ -179,7 +153,7 @@ def test_composite_of_every_objective_with_adapter_and_endpoint_test_takers(
 
     base_url, served = openai_server
     weights = {"difficulty": 0.3, "separation": 0.2, "novelty": 0.2, "consistency": 0.2, "realistic": 0.1}
-    cfg = _config(
+    cfg = tiny_search_config(
         format_model_dir, tmp_path, "mix",
         **{
             "pso.max_iterations": 1,

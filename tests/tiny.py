@@ -112,3 +112,28 @@ def pretrain(path: Path, steps: int = 150, seed: int = 0) -> None:
         optimiser.step()
         optimiser.zero_grad()
     model.save_pretrained(path)
+
+
+def tiny_search_config(model_dir: Path, root: Path | str, name: str, **overrides):
+    """The quickstart configuration shrunk to the tiny model: 3 generators, 1 LoRA test taker, 2 iterations,
+    TF-IDF clusters, a few tokens per call. ``overrides`` use dotted keys (``"pso.max_iterations": 1``)."""
+    from dataswarms_core.config import load_config
+
+    values = {
+        "model.base_model": str(model_dir),
+        "storage.root": str(root),
+        "run_name": name,
+        "seed_generators.n_generators": 3,
+        "seed_generators.embedding": "tfidf",
+        "seed_generators.steps": 2,
+        "seed_generators.batch_size": 2,
+        "test_takers.n_adapters": 1,
+        "test_takers.steps": 2,
+        "generation.calls_per_generator": 2,
+        "generation.max_new_tokens": 48,
+        "scoring.answer_max_new_tokens": 6,
+        "pso.max_iterations": 2,
+        "export.calls": 2,
+    }
+    values.update(overrides)
+    return load_config("quickstart", values)

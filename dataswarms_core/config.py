@@ -15,12 +15,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 from .pso.config import PSOConfig
 
 BUILTIN_CONFIGS = ("quickstart", "paper")
+MASK = "***"  # what storage option values become in JSON output
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -164,7 +173,12 @@ class ScoringConfig(_Section):
         description="Weights of the composite objective (the authors': 0.6 / 0.2 / 0.2).",
     )
     normalise: bool = Field(
-        True, description="Composite: min–max normalise each objective across the swarm before weighting."
+        False,
+        description=(
+            "Composite: min–max normalise each objective across the current swarm before weighting. The "
+            "utilities are then relative to this iteration's swarm, so personal/global bests compare values "
+            "on shifting scales; off (the authors' fixed weighted sum) keeps them comparable."
+        ),
     )
     consistency_sets: int = Field(
         4, ge=2, description="R: independent item sets per generator (consistency)."
@@ -248,9 +262,15 @@ class StorageConfig(_Section):
         description="More fsspec storage options; never written out (may hold credentials).",
     )
 
+    @field_serializer("options", when_used="json")
+    def _mask_options(self, options: dict[str, Any]) -> dict[str, str]:
+        # JSON output (Prefect's stored flow parameters, config.yaml) never carries option values.
+        return dict.fromkeys(options, MASK)
+
     def fsspec_options(self) -> dict[str, Any]:
-        """Options for ``fsspec`` / ``Store``: ``options`` plus the endpoint and region for S3 URLs."""
-        opts = dict(self.options)
+        """Options for ``fsspec`` / ``Store``: ``options`` (masked values dropped) plus the endpoint and
+        region for S3 URLs."""
+        opts = {k: v for k, v in self.options.items() if v != MASK}
         if self.root.startswith(("s3://", "s3a://")) and (self.endpoint_url or self.region):
             client = dict(opts.get("client_kwargs", {}))
             if self.endpoint_url:
@@ -327,7 +347,7 @@ class RunConfig(_Section):
     def public_dict(self) -> dict[str, Any]:
         """The configuration as JSON-able data, without storage options (they may hold credentials)."""
         data = self.model_dump(mode="json")
-        data["storage"]["options"] = dict.fromkeys(self.storage.options, "***")
+        data["storage"]["options"] = dict.fromkeys(self.storage.options, MASK)
         return data
 
 

@@ -59,6 +59,26 @@ def _builtin_gguf(name: str) -> Path:
     return path
 
 
+def check_model(name_or_path: str) -> None:
+    """Check that :func:`resolve_model` can work, without converting anything (fast, for up-front checks).
+
+    Raises:
+        ModelError: as :func:`resolve_model` would.
+    """
+    if name_or_path in BUILTIN_MODELS:
+        if not (dataswarms_home() / "models" / name_or_path / "config.json").is_file():
+            _builtin_gguf(name_or_path)
+        return
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        raise ModelError(
+            f"model {name_or_path!r}: not a built-in name ({', '.join(BUILTIN_MODELS)}) nor a local folder; "
+            "models are loaded from local paths only (no Hub downloads)"
+        )
+    if not (path / "config.json").is_file():
+        raise ModelError(f"model {path}: no config.json; expected a Hugging Face model folder")
+
+
 def convert_gguf(gguf_path: Path, dest: Path) -> Path:
     """Dequantise a GGUF model to a float32 safetensors folder at ``dest`` (model + tokenizer).
 
@@ -103,20 +123,13 @@ def resolve_model(name_or_path: str) -> Path:
         ModelError: unknown name and no such folder, a folder without ``config.json``, or the built-in
             model's package not installed (with the pip command to fix it).
     """
+    check_model(name_or_path)
     if name_or_path in BUILTIN_MODELS:
         dest = dataswarms_home() / "models" / name_or_path
         if not (dest / "config.json").is_file():
             convert_gguf(_builtin_gguf(name_or_path), dest)
         return dest
-    path = Path(name_or_path).expanduser()
-    if not path.is_dir():
-        raise ModelError(
-            f"model {name_or_path!r}: not a built-in name ({', '.join(BUILTIN_MODELS)}) nor a local folder; "
-            "models are loaded from local paths only (no Hub downloads)"
-        )
-    if not (path / "config.json").is_file():
-        raise ModelError(f"model {path}: no config.json; expected a Hugging Face model folder")
-    return path.absolute()
+    return Path(name_or_path).expanduser().absolute()
 
 
 def model_fingerprint(path: Path) -> str:

@@ -159,6 +159,7 @@ def test_composite_of_every_objective_with_adapter_and_endpoint_test_takers(
             "pso.max_iterations": 1,
             "scoring.objective": "composite",
             "scoring.composite_weights": weights,
+            "scoring.normalise": True,
             "scoring.consistency_sets": 2,
             "scoring.novelty_dev_items": 4,
             "test_takers.extra": [
@@ -182,3 +183,36 @@ def test_composite_of_every_objective_with_adapter_and_endpoint_test_takers(
     assert {f"objective_{k}" for k in weights} <= set(metrics.columns)
     answers = pd.read_parquet(tmp_path / "mix/iterations/iter_0000/answers.parquet")
     assert set(answers["test_taker"]) == {"base", "t0", "folder", "ep"}
+
+
+def test_storage_secrets_never_reach_prefect_or_the_run_folder(prefect_harness, format_model_dir, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from flows.search import data_swarms_search
+
+    cfg = tiny_search_config(
+        format_model_dir,
+        tmp_path,
+        "secret",
+        **{"pso.max_iterations": 1, "storage.options": {"marker": "hunter2"}},
+    )
+    state = data_swarms_search(cfg, return_state=True)
+    assert state.is_completed()
+    with get_client(sync_client=True) as client:
+        stored = client.read_flow_run(state.state_details.flow_run_id).parameters
+    assert "hunter2" not in json.dumps(stored, default=str)
+    for path in (tmp_path / "secret").rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".yaml", ".md", ".csv", ".jsonl"):
+            assert "hunter2" not in path.read_text(), path
+
+
+def test_flow_retry_never_takes_over_an_existing_run(prefect_harness, format_model_dir, tmp_path):
+    """--retries on a name that is taken: every attempt refuses; the existing run is left as it was."""
+    from flows.search import data_swarms_search
+
+    cfg = tiny_search_config(format_model_dir, tmp_path, "taken", **{"pso.max_iterations": 1})
+    data_swarms_search(cfg)
+    before = (tmp_path / "taken/run.json").read_text()
+    state = data_swarms_search.with_options(retries=1, retry_delay_seconds=0)(cfg, return_state=True)
+    assert state.is_failed()
+    assert (tmp_path / "taken/run.json").read_text() == before

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 # followed by whitespace (so "3.5 litres" or "10:30" on a continuation line do not start an item).
 _ITEM_START = re.compile(r"^\s*(?:[#>*-]+\s*)?(?:\*\*)?\s*(\d{1,3})\s*[.):](?:\*\*)?(?=\s|$)\s*(.*)$")
 _LEADING_NUMBER = re.compile(r"^\s*\d{1,3}\s*[.)]\s+")
+# A line that gives away the answer: it ends the item and is dropped (counted), never folded into it.
+_ANSWER_LINE = re.compile(
+    r"^\s*(?:\*\*)?\s*(?:answer|solution|final answer)\s*(?:\*\*)?\s*[:：]", re.IGNORECASE
+)
 
 
 @dataclass
@@ -20,12 +24,16 @@ class ParseResult:
         missing: ``expected − len(items)`` when fewer were found (0 otherwise): counted as parse failures.
         extra: items beyond ``expected`` that were dropped.
         empty: numbered entries with no text, dropped.
+        answers_dropped: "Answer:" / "Solution:" lines after an item, dropped.
+        trailing_dropped: non-numbered lines after a blank line that ended an item (sign-offs), dropped.
     """
 
     items: list[str] = field(default_factory=list)
     missing: int = 0
     extra: int = 0
     empty: int = 0
+    answers_dropped: int = 0
+    trailing_dropped: int = 0
 
 
 def _clean(text: str) -> str:
@@ -38,7 +46,9 @@ def parse_numbered_items(reply: str, expected: int) -> ParseResult:
     """Take the numbered items of ``reply``.
 
     Tolerates ``1.``, ``1)``, ``1:``, bold markers (``**1.** text``), a preamble before item 1, and items
-    continued over several lines (joined with spaces). Text before the first numbered line is ignored.
+    continued over several lines (joined with spaces). Text before the first numbered line is ignored. An
+    item ends at a blank line (later unnumbered lines, such as a sign-off, are dropped) and at an
+    "Answer:" / "Solution:" line (dropped, so answers never leak into questions); both are counted.
 
     Args:
         reply: the generated text.
@@ -50,14 +60,25 @@ def parse_numbered_items(reply: str, expected: int) -> ParseResult:
     if expected < 1:
         raise ValueError(f"expected must be >= 1, got {expected}")
     raw_items: list[list[str]] = []
+    result = ParseResult()
+    open_item = False  # whether unnumbered lines still continue the last item
     for line in reply.splitlines():
         match = _ITEM_START.match(line)
         if match:
             raw_items.append([match.group(2)])
-        elif raw_items and line.strip():
+            open_item = True
+        elif not raw_items:
+            continue  # preamble
+        elif not line.strip():
+            open_item = False
+        elif _ANSWER_LINE.match(line):
+            result.answers_dropped += 1
+            open_item = False
+        elif open_item:
             raw_items[-1].append(line.strip())
+        else:
+            result.trailing_dropped += 1
     cleaned = [_clean(" ".join(parts)) for parts in raw_items]
-    result = ParseResult()
     result.empty = sum(1 for c in cleaned if not c)
     nonempty = [c for c in cleaned if c]
     result.items = nonempty[:expected]

@@ -24,6 +24,8 @@ class SynthesisCounts:
         duplicates: exact duplicates dropped.
         extra: items beyond items_written in a reply, dropped.
         empty_replies: replies with no parsable item at all.
+        answers_dropped: "Answer:" / "Solution:" lines dropped from replies (answers never leak into items).
+        trailing_dropped: unnumbered lines after an item's end (sign-offs), dropped.
     """
 
     requested: int = 0
@@ -32,6 +34,8 @@ class SynthesisCounts:
     duplicates: int = 0
     extra: int = 0
     empty_replies: int = 0
+    answers_dropped: int = 0
+    trailing_dropped: int = 0
 
 
 def sample_items(
@@ -89,6 +93,8 @@ def sample_items(
         k.parse_failures += parsed.missing
         k.extra += parsed.extra
         k.empty_replies += int(not parsed.items)
+        k.answers_dropped += parsed.answers_dropped
+        k.trailing_dropped += parsed.trailing_dropped
         per_gen[g].extend((c, item) for item in parsed.items)
     rows = []
     for g in generators:

@@ -40,3 +40,18 @@ def test_missing_extra_empty_and_repeated_numbers():
 
 def test_dedupe_keeps_first_occurrences():
     assert dedupe(["a", "b", "a", "c", "b"]) == (["a", "b", "c"], 2)
+
+
+def test_trailing_text_and_answer_lines_are_not_folded_into_items():
+    reply = (
+        "1. Tom has 3 apples and buys 2 more.\nHow many does he have?\nAnswer: 5\n"
+        "2. A bus has 20 seats.\nSolution: count them\n\n"
+        "3. Sara reads 10 pages a day for a week.\n\nHope this helps!"
+    )
+    r = parse_numbered_items(reply, 3)
+    assert r.items == [
+        "Tom has 3 apples and buys 2 more. How many does he have?",
+        "A bus has 20 seats.",
+        "Sara reads 10 pages a day for a week.",
+    ]
+    assert r.answers_dropped == 2 and r.trailing_dropped == 1

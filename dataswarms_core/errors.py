@@ -69,6 +69,8 @@ def is_transient_error(exc: BaseException) -> bool:
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
+        if isinstance(getattr(exc, "transient", None), bool):  # errors that know (e.g. EndpointError)
+            return exc.transient
         if isinstance(
             exc, (DataError, ConfigError, InvalidParticleError, InvalidUtilityError, ScoringError, ModelError)
         ):

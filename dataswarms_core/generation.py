@@ -57,6 +57,8 @@ class HFBackend:
         tokenizer: its tokenizer with left padding and a pad token (see ``models.load_tokenizer``).
     """
 
+    supports_reply_prefix = True  # the prompt text is ours: a reply can be opened with a prefix
+
     def __init__(self, model: Any, tokenizer: Any) -> None:
         self.model = model
         self.tokenizer = tokenizer

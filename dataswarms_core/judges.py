@@ -124,7 +124,9 @@ class GenerativeJudge:
     A reply with no score (or one out of range) is asked again, up to ``retries`` more times, sampled at
     ``retry_temperature`` with a fresh seed; then the judgement is recorded as missing (score None) — never
     a silent default. A request that fails at an endpoint (after the client's own retries) counts as an
-    unparsable reply. ``detail["attempts"]`` records how many calls a judgement took.
+    unparsable reply; a judgement for which the model never answered at all raises
+    :class:`~dataswarms_core.openai_backend.EndpointError` (transient: the scoring task is retried) instead of
+    being recorded as missing. ``detail["attempts"]`` records how many calls a judgement took.
 
     Args:
         backend: any :class:`GenerationBackend` (local model or OpenAI-compatible endpoint).
@@ -168,6 +170,8 @@ class GenerativeJudge:
         ]
         scores: list[float | None] = [None] * len(requests)
         attempts = [0] * len(requests)
+        transport_failures = [0] * len(requests)
+        prefix = JUDGE_REPLY_PREFIX if getattr(self.backend, "supports_reply_prefix", True) else ""
         pending = list(range(len(requests)))
         for attempt in range(self.retries + 1):
             if not pending:
@@ -184,12 +188,22 @@ class GenerativeJudge:
             still = []
             for i, reply in zip(pending, replies, strict=True):
                 attempts[i] += 1
-                value = None if reply is None else parse_score(JUDGE_REPLY_PREFIX + reply)
+                transport_failures[i] += reply is None
+                value = None if reply is None else parse_score(prefix + reply)
                 if value is None:
                     still.append(i)
                 else:
                     scores[i] = value / GENERATIVE_HIGH
             pending = still
+        unreachable = [i for i in pending if transport_failures[i] == attempts[i]]
+        if unreachable:
+            from .openai_backend import EndpointError
+
+            raise EndpointError(
+                f"generative judge: the judge model never answered for {len(unreachable)} judgement(s) after "
+                f"{self.retries + 1} attempts each (endpoint down?); nothing was scored",
+                transient=True,
+            )
         return [Judgement(s, {"attempts": float(a)}) for s, a in zip(scores, attempts, strict=True)]
 
 

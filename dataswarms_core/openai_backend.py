@@ -14,13 +14,22 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .errors import DataSwarmsError
+from .errors import DataSwarmsError, is_transient_error
 from .generation import GenerationRequest
 from .seeding import derive_seed
 
 
 class EndpointError(DataSwarmsError):
-    """An endpoint request failed after the client's retries."""
+    """An endpoint request failed after the client's retries.
+
+    Attributes:
+        transient: whether retrying later may help (connection failures, timeouts, 429, 5xx) — Prefect
+            retries the task then — or not (e.g. 400/404: wrong model name, bad request).
+    """
+
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class OpenAIBackend:
@@ -38,6 +47,8 @@ class OpenAIBackend:
         depends on the server (OpenAI: best effort; vLLM and llama.cpp: yes).
     """
 
+    supports_reply_prefix = False  # the chat API takes messages only
+
     def __init__(self, config: Any, name: str = "__base__") -> None:
         from openai import OpenAI
 
@@ -46,7 +57,8 @@ class OpenAIBackend:
         key = os.environ.get(config.api_key_env, "") if config.api_key_env else ""
         if config.api_key_env and not key:
             raise EndpointError(
-                f"endpoint {config.base_url}: environment variable {config.api_key_env} is not set"
+                f"endpoint {config.base_url}: environment variable {config.api_key_env} is not set",
+                transient=False,
             )
         self.client = OpenAI(
             base_url=config.base_url,
@@ -102,7 +114,8 @@ class OpenAIBackend:
                 if return_exceptions:
                     return None
                 raise EndpointError(
-                    f"endpoint {self.config.base_url} model {self.config.model}: {type(exc).__name__}: {exc}"
+                    f"endpoint {self.config.base_url} model {self.config.model}: {type(exc).__name__}: {exc}",
+                    transient=is_transient_error(exc),
                 ) from exc
 
         with ThreadPoolExecutor(max_workers=self.config.concurrency) as pool:

@@ -103,3 +103,30 @@ def test_reference_judge_on_gsm8k_style_numbers():
     text = ReferenceJudge().judge(["q", "q", "q"], ["The Paris.", "London", "x"], ["paris", "Paris", None])
     assert [j.score for j in text] == [1.0, 0.0, None]  # no reference: a missing judgement
     assert extract_number("no digits") is None and extract_number("-3.5 degrees") == -3.5
+
+
+class PrefixlessBackend(ScriptedGenerator):
+    """Like an endpoint: the reply prefix is not sent, replies are complete."""
+
+    supports_reply_prefix = False
+
+
+def test_generative_judge_without_reply_prefix_reads_the_whole_reply():
+    from dataswarms_core.judges import GenerativeJudge
+
+    out = GenerativeJudge(
+        PrefixlessBackend([["1. The answer is right. Score: 8", "7"]]), "math", retries=0
+    ).judge(["q", "q"], ["r", "r"])
+    assert out[0].score == 0.8  # not the "1." of the list
+    assert out[1].score is None  # a bare number is not a "Score: n" reply
+
+
+def test_generative_judge_raises_transient_error_when_the_endpoint_never_answers():
+    from dataswarms_core.errors import is_transient_error
+    from dataswarms_core.judges import GenerativeJudge
+    from dataswarms_core.openai_backend import EndpointError
+
+    judge = GenerativeJudge(PrefixlessBackend([[None, "Score: 6"], [None]]), "math", retries=1)
+    with pytest.raises(EndpointError, match="1 judgement") as info:
+        judge.judge(["q", "q"], ["r", "r"])
+    assert is_transient_error(info.value)  # Prefect retries the scoring task

@@ -71,7 +71,8 @@ def read_adapter(store: Store, key: str) -> tuple[dict[str, Any], dict[str, torc
 
     config = store.read_json(f"{key}/{CONFIG_FILE}")
     try:
-        tensors = load(store.read_bytes(f"{key}/{WEIGHTS_FILE}"))
+        # clone: tensors loaded from bytes share an immutable buffer and must not be modified in place
+        tensors = {k: t.clone() for k, t in load(store.read_bytes(f"{key}/{WEIGHTS_FILE}")).items()}
     except StorageError:
         raise
     except Exception as exc:  # safetensors raises its own error type on corrupt data
@@ -125,12 +126,16 @@ def attach_adapters(
     for name, (config, tensors) in adapters.items():
         if name == BASE:
             raise ValueError(f"adapter name {BASE!r} is reserved for the base model")
-        cfg = _peft_config(config)
-        if peft_model is None:
-            peft_model = PeftModel(model, cfg, adapter_name=name)
-        else:
-            peft_model.add_adapter(name, cfg)
-        result = set_peft_model_state_dict(peft_model, dict(tensors), adapter_name=name)
+        try:
+            cfg = _peft_config(config)
+            if peft_model is None:
+                peft_model = PeftModel(model, cfg, adapter_name=name)
+            else:
+                peft_model.add_adapter(name, cfg)
+            result = set_peft_model_state_dict(peft_model, dict(tensors), adapter_name=name)
+        except (ValueError, RuntimeError, TypeError, KeyError) as exc:  # PEFT/torch: wrong modules or shapes
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise InvalidParticleError(f"adapter {name}: does not fit the base model ({first})") from None
         unexpected = list(getattr(result, "unexpected_keys", []) or [])
         missing = [
             k for k in (getattr(result, "missing_keys", []) or []) if "lora_" in k and f".{name}." in k

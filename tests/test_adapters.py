@@ -59,3 +59,10 @@ def test_attach_many_adapters_and_reject_foreign_keys(tiny_model_dir):
     model2, _ = load_base_model(tiny_model_dir, device="cpu")
     with pytest.raises(InvalidParticleError, match="adapter z: does not fit the base model"):
         attach_adapters(model2, {"z": bad})
+
+
+def test_adapter_for_another_model_is_refused_with_its_name(tiny_model_dir):
+    cfg = {"r": 2, "lora_alpha": 4, "target_modules": ["w_in"], "peft_type": "LORA", "task_type": "CAUSAL_LM"}
+    model, _ = load_base_model(tiny_model_dir, device="cpu")
+    with pytest.raises(InvalidParticleError, match="adapter other: does not fit the base model"):
+        attach_adapters(model, {"other": (cfg, {})})

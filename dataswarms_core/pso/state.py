@@ -236,7 +236,8 @@ def load_swarm_state(store: Store, key: str) -> SwarmState:
             f"{store.url(key)}/{STATE_FILE}: format_version {meta.get('format_version')!r}, "
             f"expected {FORMAT_VERSION}"
         )
-    flat = load(store.read_bytes(f"{key}/{TENSORS_FILE}"))
+    # clone: tensors loaded from bytes share an immutable buffer, and the update works in place
+    flat = {k: t.clone() for k, t in load(store.read_bytes(f"{key}/{TENSORS_FILE}")).items()}
     n = len(meta["names"])
     roles: dict[str, Any] = {
         r: [dict() for _ in range(n)] for r in ("positions", "velocities", "personal_best")

@@ -47,10 +47,11 @@ def iter_key(iteration: int, name: str = "") -> str:
     return f"{ITER_DIR}/iter_{iteration:04d}" + (f"/{name}" if name else "")
 
 
-def default_run_name(config: RunConfig) -> str:
-    """``<task>-<objective>-<UTC yyyymmdd-HHMMSS>``."""
+def default_run_name(config: RunConfig, flow_run_id: str | None = None) -> str:
+    """``<task>-<objective>-<UTC yyyymmdd-HHMMSS>``, or ``<task>-<objective>-<flow run id prefix>`` inside a
+    flow run (so every retry of that flow run finds the same run folder)."""
     task = Path(config.task.source).stem.replace("_", "-") or "task"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = flow_run_id.split("-")[0] if flow_run_id else datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{task}-{config.scoring.objective}-{stamp}"[:128]
 
 
@@ -105,13 +106,64 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return [f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
 
 
-def prepare_run(config: RunConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:
+def preflight(config: RunConfig, resume: bool = False) -> None:
+    """Check the inputs a run needs before anything starts (fast; converts and trains nothing): the task
+    file, the base model, the run folder, extra test-taker adapter folders, endpoint API-key variables and
+    the realistic corpus.
+
+    Raises:
+        DataError / ModelError / StorageError / ConfigError: the first problem found, in one line.
+    """
+    import os
+
+    from .errors import ConfigError
+    from .models import check_model
+
+    load_task(
+        config.task.source,
+        config.task.domain,
+        config.storage.options_for(config.task.source),
+        config.task.max_dev_items,
+    )
+    check_model(config.model.base_model)
+    if config.run_name and not resume and run_store(config).exists("run.json"):
+        store = run_store(config)
+        raise StorageError(
+            f"{store.root}: a run of this name exists already; resume it (dataswarms resume {store.root}) "
+            "or choose another --run-name"
+        )
+    for spec in config.test_takers.extra:
+        if spec.adapter is not None and not Store(
+            spec.adapter, config.storage.options_for(spec.adapter)
+        ).exists("adapter_config.json"):
+            raise ConfigError(
+                f"test_takers.extra {spec.name}: {spec.adapter} is not a PEFT adapter folder (no adapter_config.json)"
+            )
+    endpoints = [(f"test_takers.extra {t.name}", t.endpoint) for t in config.test_takers.extra if t.endpoint]
+    if config.scoring.judge_endpoint is not None:
+        endpoints.append(("scoring.judge_endpoint", config.scoring.judge_endpoint))
+    for where, endpoint in endpoints:
+        if endpoint.api_key_env and not os.environ.get(endpoint.api_key_env):
+            raise ConfigError(
+                f"{where}: environment variable {endpoint.api_key_env} (api_key_env) is not set"
+            )
+    if "realistic" in config.scoring.components:
+        load_task(
+            config.scoring.realistic_corpus,
+            storage_options=config.storage.options_for(config.scoring.realistic_corpus),
+        )
+
+
+def prepare_run(
+    config: RunConfig, resume: bool = False, force: bool = False, flow_run_id: str | None = None
+) -> dict[str, Any]:
     """Start a run folder, or check an existing one before resuming it.
 
     New run: resolve the base model (converting the built-in GGUF once), load the task, write
     ``config.yaml`` and ``run.json``. Resume: the stored configuration and task file must match (else
     :class:`ConfigMismatchError` / :class:`DataError` naming the differences, unless ``force``, which
-    records the new configuration and the forced changes in ``run.json``).
+    records the new configuration and the forced changes in ``run.json``). A retry of the flow run that
+    created the folder (same ``flow_run_id``) resumes it; any other flow run needs ``resume``.
 
     Returns:
         Run info: ``run_name``, ``run_url``, ``model_path``, ``model_fingerprint``, ``task_name``,
@@ -128,12 +180,13 @@ def prepare_run(config: RunConfig, resume: bool = False, force: bool = False) ->
     store = run_store(config)
     task_options = config.storage.options_for(config.task.source)
     if store.exists("run.json"):
-        if not resume:
+        info = store.read_json("run.json")
+        own_retry = flow_run_id is not None and info.get("flow_run_id") == flow_run_id
+        if not resume and not own_retry:
             raise StorageError(
                 f"{store.root}: a run of this name exists already; resume it (dataswarms resume {store.root}) "
                 "or choose another --run-name"
             )
-        info = store.read_json("run.json")
         stored = yaml.safe_load(store.read_text("config.yaml"))
         changes = config_differences(stored, config.public_dict())
         if changes and not force:
@@ -146,7 +199,16 @@ def prepare_run(config: RunConfig, resume: bool = False, force: bool = False) ->
             raise DataError(
                 f"{config.task.source}: the task file changed since the run started (hash differs); pass --force to continue anyway"
             )
-        info["model_path"] = str(resolve_model(config.model.base_model))  # this machine's copy
+        model_path = resolve_model(config.model.base_model)  # this machine's copy
+        if model_fingerprint(model_path) != info["model_fingerprint"]:
+            if not force:
+                raise ConfigMismatchError(
+                    f"{store.root}: the base model differs from the checkpointed run's ({model_path} has another "
+                    "config or weights); resume with the same model, or pass --force"
+                )
+            changes = [*changes, "base model"]
+            info["model_fingerprint"] = model_fingerprint(model_path)
+        info["model_path"] = str(model_path)
         if changes or task.content_hash != info["task_hash"]:
             info.setdefault("forced_changes", []).extend(changes or ["task file"])
             info["task_hash"] = task.content_hash
@@ -169,6 +231,7 @@ def prepare_run(config: RunConfig, resume: bool = False, force: bool = False) ->
         "n_test": len(task.test),
         "config_hash": config_hash(config.public_dict()),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "flow_run_id": flow_run_id,
     }
     store.write_text("config.yaml", yaml.safe_dump(config.public_dict(), sort_keys=False))
     store.write_json("run.json", info)

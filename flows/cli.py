@@ -233,6 +233,11 @@ def run(
         raise typer.Exit(2)
     if not cfg.run_name:
         cfg = cfg.model_copy(update={"run_name": stages.default_run_name(cfg)})
+    try:
+        stages.preflight(cfg, resume)
+    except DataSwarmsError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     _execute(cfg, resume=resume, force=force, retries=retries, console=console)
 
 
@@ -250,10 +255,12 @@ def resume(
     """Continue a run from its newest complete checkpoint, with the configuration it was started with."""
     _quiet_environment()
     import yaml
+    from pydantic import ValidationError
     from rich.console import Console
 
+    from dataswarms_core import stages
     from dataswarms_core.config import RunConfig
-    from dataswarms_core.errors import DataSwarmsError
+    from dataswarms_core.errors import ConfigError, DataSwarmsError, StorageError
     from dataswarms_core.storage import Store
 
     console = Console(soft_wrap=True)
@@ -262,16 +269,34 @@ def resume(
         probe_options = {"client_kwargs": {"endpoint_url": endpoint_url}} if endpoint_url else {}
         store = Store(run_url.rstrip("/"), probe_options)
         if not store.exists("config.yaml"):
-            console.print(f"[red]error:[/red] {store.root}: no run here (config.yaml not found)")
-            raise typer.Exit(2)
+            raise StorageError(f"{store.root}: no run here (config.yaml not found)")
         stored = yaml.safe_load(store.read_text("config.yaml"))
+        if not isinstance(stored, dict) or not isinstance(stored.get("storage"), dict):
+            raise ConfigError(f"{store.url('config.yaml')}: not a dataswarms run configuration")
+        dropped = sorted(stored["storage"].get("options") or {})
         stored["storage"]["options"] = {}  # never stored; credentials come from the environment
         stored["storage"]["root"] = root or "."
         if endpoint_url:
             stored["storage"]["endpoint_url"] = endpoint_url
         cfg = RunConfig.model_validate({**stored, "run_name": name})
+        if dropped:
+            console.print(
+                f"[yellow]note:[/yellow] storage options {dropped} were not stored with the run; credentials come "
+                "from the environment (AWS_* variables)"
+            )
+        stages.preflight(cfg, resume=True)
+    except typer.Exit:
+        raise
     except DataSwarmsError as exc:
         console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except (ValidationError, yaml.YAMLError) as exc:
+        console.print(f"[red]error:[/red] {run_url}/config.yaml: {str(exc).splitlines()[0]}")
+        raise typer.Exit(2) from None
+    except Exception as exc:  # noqa: BLE001 - storage unreachable, bad URL: one line, not a traceback
+        console.print(
+            f"[red]error:[/red] {run_url}: cannot read the run ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        )
         raise typer.Exit(2) from None
     _execute(cfg, resume=True, force=force, retries=retries, console=console)
 

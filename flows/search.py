@@ -81,16 +81,16 @@ def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = Fa
     would have produced.
 
     Args:
-        config: the run configuration; a missing ``run_name`` becomes ``<task>-<objective>-<time>``.
+        config: the run configuration; a missing ``run_name`` becomes ``<task>-<objective>-<flow run id>``.
         resume: continue the run of this name from its newest complete checkpoint (a new run when there is
-            none). A Prefect retry of this flow run resumes too.
+            none). A Prefect retry of this flow run resumes the folder it created, whatever ``resume`` says.
         force: resume even when the configuration or task file differ from the checkpointed run.
     """
     started = time.time()
-    resume = resume or (flow_run.run_count or 1) > 1
+    flow_run_id = str(flow_run.id) if flow_run.id else None
     if not config.run_name:
-        config = config.model_copy(update={"run_name": stages.default_run_name(config)})
-    info = prepare_run(config, resume, force)
+        config = config.model_copy(update={"run_name": stages.default_run_name(config, flow_run_id)})
+    info = prepare_run(config, resume, force, flow_run_id)
     write_progress(config, "seed-generators")
     seeds = _adapters(train_seed_generators, config, info, "seed_generators")
     write_progress(config, "test-takers")

@@ -13,8 +13,10 @@ from ._retry import RETRY
 
 
 @task(**RETRY, name="prepare-run", task_run_name="prepare-run")
-def prepare_run(config: RunConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:
+def prepare_run(
+    config: RunConfig, resume: bool = False, force: bool = False, flow_run_id: str | None = None
+) -> dict[str, Any]:
     """Resolve the base model (first use converts the built-in GGUF), check the task file, start the run
-    folder — or check an existing one before resuming it. Returns the run info (paths, fingerprints,
-    hashes)."""
-    return stages.prepare_run(config, resume, force)
+    folder — or check an existing one before resuming it (also when ``flow_run_id`` created it: a retry).
+    Returns the run info (paths, fingerprints, hashes)."""
+    return stages.prepare_run(config, resume, force, flow_run_id)

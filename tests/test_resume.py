@@ -33,6 +33,18 @@ def _same_tensors(run_a: Path, run_b: Path, iteration: int) -> None:
     assert sa == sb
 
 
+def _run_and_kill(cfg, tmp_path: Path, point: str) -> None:
+    """Run the search in a subprocess (same Prefect server) that SIGKILLs itself at ``point``."""
+    from prefect.settings import PREFECT_API_URL
+
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(cfg.model_dump(mode="json")))
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(HERE.parent)}
+    command = [sys.executable, str(HERE / "crash_run.py"), str(config_file), point]
+    proc = subprocess.run(command, env=env, capture_output=True, timeout=600)
+    assert proc.returncode == -9, proc.stderr.decode()[-3000:]
+
+
 @pytest.fixture(scope="module")
 def reference_run(prefect_harness, format_model_dir, tmp_path_factory):
     """An uninterrupted 3-iteration search; its run folder and summary."""
@@ -47,22 +59,11 @@ def reference_run(prefect_harness, format_model_dir, tmp_path_factory):
 def test_killed_run_resumes_to_the_uninterrupted_result(reference_run, format_model_dir, tmp_path, point):
     """SIGKILL at a point of iteration 1 or 2 in a subprocess; the resumed run ends with the swarm state and
     the figures of the uninterrupted run."""
-    from prefect.settings import PREFECT_API_URL
-
     from flows.search import data_swarms_search
 
     reference_dir, reference = reference_run
     cfg = tiny_search_config(format_model_dir, tmp_path, "crash", **{"pso.max_iterations": 3})
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(cfg.model_dump(mode="json")))
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(HERE.parent)}
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "crash_run.py"), str(config_file), point],
-        env=env,
-        capture_output=True,
-        timeout=600,
-    )
-    assert proc.returncode == -9, proc.stderr.decode()[-3000:]
+    _run_and_kill(cfg, tmp_path, point)
     run = tmp_path / "crash"
     pointer = json.loads((run / "checkpoint.json").read_text())
     stage, k = point.split(":")
@@ -108,6 +109,13 @@ def test_changed_config_on_resume_is_refused_with_the_fields_named(
     run_info = json.loads((tmp_path / "changed/run.json").read_text())
     assert any("pso.inertia" in change for change in run_info["forced_changes"])
 
+    # Another base model (here: a changed fingerprint) is refused too.
+    run_info["model_fingerprint"] = "0" * 16
+    (tmp_path / "changed/run.json").write_text(json.dumps(run_info))
+    state = data_swarms_search(changed, resume=True, return_state=True)
+    with pytest.raises(ConfigMismatchError, match="base model differs"):
+        state.result()
+
 
 def test_prefect_flow_retry_resumes_from_the_checkpoint(
     prefect_harness, format_model_dir, tmp_path, monkeypatch, reference_run
@@ -151,18 +159,7 @@ def test_cli_resume_of_an_interrupted_run(prefect_harness, format_model_dir, tmp
 
     reference_dir, reference = reference_run
     cfg = tiny_search_config(format_model_dir, tmp_path, "crash", **{"pso.max_iterations": 3})
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(cfg.model_dump(mode="json")))
-    from prefect.settings import PREFECT_API_URL
-
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(HERE.parent)}
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "crash_run.py"), str(config_file), "scoring:2"],
-        env=env,
-        capture_output=True,
-        timeout=600,
-    )
-    assert proc.returncode == -9
+    _run_and_kill(cfg, tmp_path, "scoring:2")
     result = CliRunner().invoke(app, ["resume", str(tmp_path / "crash")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "done" in result.output

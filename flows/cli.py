@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -76,6 +77,56 @@ def _watch_progress(store: Any, total_iterations: int, stop: threading.Event, pr
         progress.update(bar, completed=done, description=text)
 
 
+def _drain_prefect_workers() -> None:
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        try:
+            worker.drain_all(timeout=5)
+        except Exception:  # noqa: BLE001 - best effort: nothing to flush, or the server is unreachable
+            pass
+
+
+@contextlib.contextmanager
+def _prefect_api() -> Any:
+    """Use the configured Prefect API, or start a temporary local server for this command.
+
+    Prefect's own ephemeral server is a child process in the terminal's process group, so Ctrl-C killed it
+    before the interrupted flow run could record its state. This one runs in its own session: Ctrl-C reaches
+    only the command, the run is marked as crashed, and the server stops when the command ends. It uses
+    Prefect's local database, so ``prefect server start`` shows the run afterwards.
+    """
+    import subprocess
+    from unittest import mock
+
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+
+    class IsolatedServer(SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            popen = subprocess.Popen
+            with mock.patch.object(
+                subprocess, "Popen", lambda *a, **k: popen(*a, start_new_session=True, **k)
+            ):
+                return super()._run_uvicorn_command()
+
+    server = IsolatedServer()
+    server.start(timeout=120)
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            try:
+                yield
+            finally:
+                _drain_prefect_workers()  # send the run's last logs and events while the server is up
+    finally:
+        server.stop()
+
+
 def _resume_command(store_root: str) -> str:
     exe = sys.argv[0] if sys.argv and sys.argv[0].endswith("dataswarms") else "dataswarms"
     return f"{exe} resume {store_root}"
@@ -112,7 +163,8 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
         )
         watcher.start()
         try:
-            state = flow(cfg, resume=resume, force=force, return_state=True)
+            with _prefect_api():
+                state = flow(cfg, resume=resume, force=force, return_state=True)
         except KeyboardInterrupt:
             stop.set()
             console.print(

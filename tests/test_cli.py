@@ -48,3 +48,55 @@ def test_bad_inputs_are_refused_before_the_flow_starts(tmp_path, tiny_model_dir)
     assert result.exit_code == 2 and "exists already" in result.output and "resume" in result.output
     result = runner.invoke(app, ["resume", str(tmp_path / "runs" / "taken")])
     assert result.exit_code == 2 and "config.yaml not found" in result.output
+
+
+def test_ctrl_c_prints_the_resume_command_and_it_finishes_the_run(format_model_dir, tmp_path):
+    """As in a terminal: SIGINT to the command's process group (no Prefect server configured, so the command
+    starts its own). It stops within seconds, prints how to resume, and that command completes the run."""
+    import json
+    import os
+    import re
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+    from tiny import tiny_search_config
+
+    cfg = tiny_search_config(
+        format_model_dir, tmp_path / "runs", "int",
+        **{"pso.max_iterations": 25, "pso.patience": 100, "generation.max_new_tokens": 96},
+    )  # fmt: skip
+    config = tmp_path / "int.yaml"
+    config.write_text(yaml.safe_dump(cfg.public_dict()))
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # its own Prefect database
+    exe = shutil.which("dataswarms", path=os.path.dirname(sys.executable))
+    proc = subprocess.Popen(
+        [exe, "run", "--config", str(config)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    progress = tmp_path / "runs/int/progress.json"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        try:
+            if (json.loads(progress.read_text()).get("iteration") or 0) >= 2:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    stopped = time.time()
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out[-3000:]
+    assert time.time() - stopped < 60
+    command = re.search(r"continue with: (.+)", out).group(1).strip()
+    assert command == f"{exe} resume {tmp_path / 'runs' / 'int'}"
+    pointer = json.loads((tmp_path / "runs/int/checkpoint.json").read_text())
+    assert 2 <= pointer["iteration"] < 25
+    resumed = subprocess.run(command.split(), env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    summary = json.loads((tmp_path / "runs/int/summary.json").read_text())
+    assert summary["iterations_completed"] == 25 and summary["resumes"] == 1

@@ -34,7 +34,7 @@ RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelConfig(_Section):
@@ -42,6 +42,7 @@ class ModelConfig(_Section):
 
     base_model: str = Field(
         "smollm2-135m-instruct",
+        min_length=1,
         description="A built-in name (smollm2-135m-instruct) or a local Hugging Face model folder.",
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype.")
@@ -90,8 +91,8 @@ class SeedGeneratorConfig(_Section):
 class EndpointConfig(_Section):
     """An OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, llama.cpp server, transformers serve)."""
 
-    base_url: str = Field(..., description="e.g. http://127.0.0.1:8000/v1")
-    model: str = Field(..., description="Model name sent with each request.")
+    base_url: str = Field(..., pattern=r"^https?://[^\s/]+", description="e.g. http://127.0.0.1:8000/v1")
+    model: str = Field(..., min_length=1, description="Model name sent with each request.")
     api_key_env: str | None = Field(
         None, description="Name of the environment variable holding the API key (the key is never logged)."
     )
@@ -254,7 +255,7 @@ class StorageConfig(_Section):
     ``summary.json``, nor stored in Prefect.
     """
 
-    root: str = Field("./runs", description="Runs are written to <root>/<run_name>.")
+    root: str = Field("./runs", min_length=1, description="Runs are written to <root>/<run_name>.")
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint, e.g. http://127.0.0.1:9000.")
     region: str | None = Field(None, description="S3 region name.")
     options: dict[str, Any] = Field(
@@ -281,13 +282,19 @@ class StorageConfig(_Section):
         return opts
 
     def options_for(self, url: str) -> dict[str, Any]:
-        """:meth:`fsspec_options` when ``url`` is on the same kind of storage as ``root``, else none (a local
-        task file next to an S3 run root is read without S3 options)."""
+        """Storage options for reading ``url``: :meth:`fsspec_options` when it is on the same kind of storage
+        as ``root``; for another S3 URL only the endpoint and region; otherwise none (a local task file next
+        to an S3 run root is read without S3 options)."""
 
         def protocol(u: str) -> str:
             return u.split("://", 1)[0] if "://" in u else "file"
 
-        return self.fsspec_options() if protocol(url) == protocol(self.root) else {}
+        if protocol(url) == protocol(self.root):
+            return self.fsspec_options()
+        if protocol(url) in ("s3", "s3a") and (self.endpoint_url or self.region):
+            client = {"endpoint_url": self.endpoint_url, "region_name": self.region}
+            return {"client_kwargs": {k: v for k, v in client.items() if v}}
+        return {}
 
     def public_options(self) -> dict[str, Any]:
         """The options without secrets: only the endpoint and region (for places that persist them)."""
@@ -357,9 +364,13 @@ def config_hash(section: BaseModel | dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _format_validation_error(origin: str, exc: ValidationError) -> str:
+def validation_message(origin: str, exc: ValidationError, overrides: dict[str, Any] | None = None) -> str:
+    """One line for a pydantic error: ``origin: field.path: problem; got value (+N more)``. A field set by
+    an override (a command-line option) is blamed on the option, not the file."""
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if any(v is not None and (loc == k or loc.startswith(k + ".")) for k, v in (overrides or {}).items()):
+        origin = "command line"
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     got = (
         f"; got {first['input']!r}"
@@ -377,6 +388,24 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"override {dotted}: {part} is not a section")
     node[parts[-1]] = value
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice (line {key_node.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(
@@ -400,13 +429,20 @@ def load_config(
             text = resources.files("dataswarms_core.configs").joinpath(f"{source}.yaml").read_text()
         else:
             path = Path(source)
+            if path.is_dir():
+                raise ConfigError(f"{source}: is a folder, expected a YAML file")
             if not path.is_file():
                 raise ConfigError(
                     f"{source}: config file not found (give a YAML file or one of {', '.join(BUILTIN_CONFIGS)})"
                 )
-            text = path.read_text(encoding="utf-8")
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"{source}: not UTF-8 text (byte {exc.object[exc.start]:#x} at {exc.start})"
+                ) from None
         try:
-            data = yaml.safe_load(text) or {}
+            data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{origin}: invalid YAML ({str(exc).splitlines()[0]})") from exc
         if not isinstance(data, dict):
@@ -419,4 +455,4 @@ def load_config(
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(origin, exc)) from None
+        raise ConfigError(validation_message(origin, exc, overrides)) from None

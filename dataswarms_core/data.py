@@ -72,6 +72,24 @@ def _read_bytes(source: str, storage_options: dict[str, Any] | None) -> bytes:
         ) from None
     except IsADirectoryError:
         raise DataError(f"{source}: is a folder, expected a JSON, JSONL, CSV or Parquet file") from None
+    except Exception as exc:  # noqa: BLE001 - unknown protocol, no credentials, endpoint down: one line
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise DataError(f"{source}: cannot read the file ({type(exc).__name__}: {detail})") from None
+
+
+def _read_jsonl(raw: bytes, source: str) -> pd.DataFrame:
+    records = []
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{source}: line {number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise DataError(f"{source}: line {number} is not a JSON object with an 'input' field")
+        records.append(record)
+    return pd.DataFrame(records, dtype=object)
 
 
 def _frame(records: Any, source: str, where: str) -> pd.DataFrame:
@@ -154,7 +172,7 @@ def load_task(
                 dev, test = _frame(data, source, "items"), pd.DataFrame()
         else:
             if fmt == "jsonl":
-                frame = pd.read_json(io.BytesIO(raw), lines=True, dtype=False)
+                frame = _read_jsonl(raw, source)
             elif fmt == "csv":
                 frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_values=[""])
             else:

@@ -77,6 +77,22 @@ def check_model(name_or_path: str) -> None:
         )
     if not (path / "config.json").is_file():
         raise ModelError(f"model {path}: no config.json; expected a Hugging Face model folder")
+    try:
+        json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"model {path}/config.json: not valid JSON ({exc})") from None
+    if not any(
+        (path / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+    ):
+        raise ModelError(f"model {path}: no tokenizer files (tokenizer.json / tokenizer_config.json)")
+    try:
+        load_tokenizer(path)  # refuses a tokenizer without a chat template
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - corrupt tokenizer files: one line naming the folder
+        raise ModelError(
+            f"model {path}: the tokenizer does not load ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        ) from None
 
 
 def convert_gguf(gguf_path: Path, dest: Path) -> Path:

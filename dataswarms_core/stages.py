@@ -49,8 +49,12 @@ def iter_key(iteration: int, name: str = "") -> str:
 
 def default_run_name(config: RunConfig, flow_run_id: str | None = None) -> str:
     """``<task>-<objective>-<UTC yyyymmdd-HHMMSS>``, or ``<task>-<objective>-<flow run id prefix>`` inside a
-    flow run (so every retry of that flow run finds the same run folder)."""
-    task = Path(config.task.source).stem.replace("_", "-") or "task"
+    flow run (so every retry of that flow run finds the same run folder). The task part is the task file's
+    name reduced to letters, digits and ``-`` (always a valid run name)."""
+    import re
+
+    stem = config.task.source.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    task = re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-")[:60] or "task"
     stamp = flow_run_id.split("-")[0] if flow_run_id else datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     return f"{task}-{config.scoring.objective}-{stamp}"[:128]
 
@@ -116,16 +120,32 @@ def preflight(config: RunConfig, resume: bool = False) -> None:
     """
     import os
 
-    from .errors import ConfigError
-    from .models import check_model
+    import fsspec
 
-    load_task(
+    from .errors import ConfigError
+    from .models import check_model, pick_device
+
+    task = load_task(
         config.task.source,
         config.task.domain,
         config.storage.options_for(config.task.source),
         config.task.max_dev_items,
     )
+    g, k = config.generation, config.seed_generators.n_generators
+    need = max(k, g.items_shown + g.items_written)
+    if len(task.dev) < need:
+        raise DataError(
+            f"{config.task.source}: {len(task.dev)} dev items, but {k} seed generators and "
+            f"{g.items_shown} shown + {g.items_written} written items per call need at least {need}"
+        )
     check_model(config.model.base_model)
+    pick_device(config.model.device)
+    try:
+        fs, path = fsspec.core.url_to_fs(config.storage.root, **config.storage.fsspec_options())
+    except (ValueError, ImportError) as exc:
+        raise ConfigError(f"storage.root {config.storage.root!r}: {str(exc).splitlines()[0]}") from None
+    if "file" in fs.protocol and Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(f"storage.root {config.storage.root!r}: is a file, expected a folder")
     if config.run_name and not resume and run_store(config).exists("run.json"):
         store = run_store(config)
         raise StorageError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -73,8 +74,12 @@ def _watch_progress(store: Any, total_iterations: int, stop: threading.Event, pr
         text = stage_text.get(stage, stage).format(k=k)
         if stage == "pso" and state.get("utilities"):
             text += f" (utilities {', '.join(f'{u:.3f}' for u in state['utilities'])})"
-        progress.console.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {text}")
+        progress.console.print(f"{time.strftime('%H:%M:%S')} {text}")
         progress.update(bar, completed=done, description=text)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _drain_prefect_workers() -> None:
@@ -110,13 +115,15 @@ def _prefect_api() -> Any:
     class IsolatedServer(SubprocessASGIServer):
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
             popen = subprocess.Popen
-            with mock.patch.object(
-                subprocess, "Popen", lambda *a, **k: popen(*a, start_new_session=True, **k)
-            ):
+            quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+            with mock.patch.object(subprocess, "Popen", lambda *a, **k: popen(*a, **quiet, **k)):
                 return super()._run_uvicorn_command()
 
     server = IsolatedServer()
     server.start(timeout=120)
+    # SIGTERM (kill, timeout, a scheduler) stops the command like Ctrl-C: the run is marked, the server
+    # stopped, the resume command printed. Only SIGKILL can leave the server behind.
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             try:
@@ -125,6 +132,7 @@ def _prefect_api() -> Any:
                 _drain_prefect_workers()  # send the run's last logs and events while the server is up
     finally:
         server.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _resume_command(store_root: str) -> str:
@@ -142,9 +150,7 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
 
     started = time.time()
     store = stages.run_store(cfg)
-    console.print(
-        f"[bold]dataswarms[/bold] {'resume' if resume else 'run'} [cyan]{cfg.run_name}[/cyan] → {store.root}"
-    )
+    console.print(f"dataswarms {'resume' if resume else 'run'} {cfg.run_name} → {store.root}")
     console.print(
         f"task {cfg.task.source}, base model {cfg.model.base_model}, {cfg.seed_generators.n_generators} generators, "
         f"objective {cfg.scoring.objective}, up to {cfg.pso.max_iterations} iterations, seed {cfg.seed}"
@@ -165,13 +171,12 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
         try:
             with _prefect_api():
                 state = flow(cfg, resume=resume, force=force, return_state=True)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             stop.set()
-            console.print(
-                f"\n[yellow]interrupted[/yellow]; every finished iteration is checkpointed in {store.root}"
-            )
-            console.print(f"continue with: [bold]{_resume_command(store.root)}[/bold]")
-            raise typer.Exit(130) from None
+            console.print(f"\ninterrupted; every finished iteration is checkpointed in {store.root}")
+            console.print(f"continue with: {_resume_command(store.root)}", style="bold")
+            terminated = str(exc) == f"signal {signal.SIGTERM}"
+            raise typer.Exit(128 + signal.SIGTERM if terminated else 130) from None
         finally:
             stop.set()
             watcher.join(timeout=5)
@@ -180,21 +185,19 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
         try:
             state.result()
         except DataSwarmsError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"error: {exc}", style="red")
         except Exception as exc:  # noqa: BLE001 - report any failure in one line, details are in Prefect
-            console.print(f"[red]error:[/red] {type(exc).__name__}: {exc}")
+            console.print(f"error: {type(exc).__name__}: {exc}", style="red")
         console.print(
             f"Flow run {flow_run_id} did not complete; finished iterations are checkpointed in {store.root}"
         )
         if store.exists("run.json"):
-            console.print(f"continue with: [bold]{_resume_command(store.root)}[/bold]")
+            console.print(f"continue with: {_resume_command(store.root)}", style="bold")
         raise typer.Exit(1)
     summary = state.result()
     wall = time.time() - started
     out = summary["outputs"]
-    console.print(
-        f"\n[green]done[/green] in {wall:.0f} s (wall time, {summary['iterations_completed']} iterations)"
-    )
+    console.print(f"\ndone in {wall:.0f} s (wall time, {summary['iterations_completed']} iterations)")
     console.print(
         f"global best utility ({summary['objective']}): {summary['global_best_utility']:.4f} "
         f"from {summary['global_best_particle']} at iteration {summary['global_best_iteration']}; "
@@ -210,7 +213,7 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
     ]:
         console.print(f"  {label:<20} {out[key]}")
     console.print(
-        "See the run in the Prefect UI: start a server with [bold]prefect server start[/bold] "
+        "See the run in the Prefect UI: start a server with prefect server start "
         "(in this virtual environment, e.g. .venv/bin/prefect server start), then open "
         f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}"
     )
@@ -264,7 +267,7 @@ def run(
     from dataswarms_core.config import load_config
     from dataswarms_core.errors import DataSwarmsError
 
-    console = Console(soft_wrap=True)  # long paths stay on one line (and copy-paste whole)
+    console = Console(soft_wrap=True, markup=False, highlight=False)  # paths: one line, printed verbatim
     try:
         cfg = load_config(
             config,
@@ -278,17 +281,17 @@ def run(
             },
         )
     except DataSwarmsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"error: {exc}", style="red")
         raise typer.Exit(2) from None
     if resume and not cfg.run_name:
-        console.print("[red]error:[/red] --resume needs --run-name (or use: dataswarms resume RUN_URL)")
+        console.print("error: --resume needs --run-name (or use: dataswarms resume RUN_URL)", style="red")
         raise typer.Exit(2)
     if not cfg.run_name:
         cfg = cfg.model_copy(update={"run_name": stages.default_run_name(cfg)})
     try:
         stages.preflight(cfg, resume)
     except DataSwarmsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"error: {exc}", style="red")
         raise typer.Exit(2) from None
     _execute(cfg, resume=resume, force=force, retries=retries, console=console)
 
@@ -311,11 +314,11 @@ def resume(
     from rich.console import Console
 
     from dataswarms_core import stages
-    from dataswarms_core.config import RunConfig
+    from dataswarms_core.config import RunConfig, validation_message
     from dataswarms_core.errors import ConfigError, DataSwarmsError, StorageError
     from dataswarms_core.storage import Store
 
-    console = Console(soft_wrap=True)
+    console = Console(soft_wrap=True, markup=False, highlight=False)
     root, _, name = run_url.rstrip("/").rpartition("/")
     try:
         probe_options = {"client_kwargs": {"endpoint_url": endpoint_url}} if endpoint_url else {}
@@ -333,22 +336,24 @@ def resume(
         cfg = RunConfig.model_validate({**stored, "run_name": name})
         if dropped:
             console.print(
-                f"[yellow]note:[/yellow] storage options {dropped} were not stored with the run; credentials come "
+                f"note: storage options {dropped} were not stored with the run; credentials come "
                 "from the environment (AWS_* variables)"
             )
         stages.preflight(cfg, resume=True)
     except typer.Exit:
         raise
     except DataSwarmsError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"error: {exc}", style="red")
         raise typer.Exit(2) from None
-    except (ValidationError, yaml.YAMLError) as exc:
-        console.print(f"[red]error:[/red] {run_url}/config.yaml: {str(exc).splitlines()[0]}")
+    except ValidationError as exc:
+        console.print(f"error: {validation_message(f'{run_url}/config.yaml', exc)}", style="red")
+        raise typer.Exit(2) from None
+    except yaml.YAMLError as exc:
+        console.print(f"error: {run_url}/config.yaml: invalid YAML ({str(exc).splitlines()[0]})", style="red")
         raise typer.Exit(2) from None
     except Exception as exc:  # noqa: BLE001 - storage unreachable, bad URL: one line, not a traceback
-        console.print(
-            f"[red]error:[/red] {run_url}: cannot read the run ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-        )
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        console.print(f"error: {run_url}: cannot read the run ({type(exc).__name__}: {detail})", style="red")
         raise typer.Exit(2) from None
     _execute(cfg, resume=True, force=force, retries=retries, console=console)
 

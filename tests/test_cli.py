@@ -1,5 +1,6 @@
 """The command line: help, and one-line errors for bad input."""
 
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -50,9 +51,19 @@ def test_bad_inputs_are_refused_before_the_flow_starts(tmp_path, tiny_model_dir)
     assert result.exit_code == 2 and "config.yaml not found" in result.output
 
 
-def test_ctrl_c_prints_the_resume_command_and_it_finishes_the_run(format_model_dir, tmp_path):
-    """As in a terminal: SIGINT to the command's process group (no Prefect server configured, so the command
-    starts its own). It stops within seconds, prints how to resume, and that command completes the run."""
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory):
+    """A Prefect home for the commands run in subprocesses (its database is created once)."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+@pytest.mark.parametrize(("signum", "code"), [(2, 130), (15, 143)])
+def test_ctrl_c_prints_the_resume_command_and_it_finishes_the_run(
+    format_model_dir, tmp_path, signum, code, prefect_home
+):
+    """As in a terminal: SIGINT (Ctrl-C) to the command's process group — or SIGTERM, as from a scheduler —
+    with no Prefect server configured, so the command starts its own. It stops within seconds, stops its
+    server, prints how to resume, and that command completes the run."""
     import json
     import os
     import re
@@ -67,12 +78,12 @@ def test_ctrl_c_prints_the_resume_command_and_it_finishes_the_run(format_model_d
 
     cfg = tiny_search_config(
         format_model_dir, tmp_path / "runs", "int",
-        **{"pso.max_iterations": 25, "pso.patience": 100, "generation.max_new_tokens": 96},
+        **{"pso.max_iterations": 8, "pso.patience": 100, "generation.max_new_tokens": 64},
     )  # fmt: skip
     config = tmp_path / "int.yaml"
     config.write_text(yaml.safe_dump(cfg.public_dict()))
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")  # its own Prefect database
+    env["PREFECT_HOME"] = str(prefect_home)  # its own Prefect database, not the user's
     exe = shutil.which("dataswarms", path=os.path.dirname(sys.executable))
     proc = subprocess.Popen(
         [exe, "run", "--config", str(config)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -88,15 +99,41 @@ def test_ctrl_c_prints_the_resume_command_and_it_finishes_the_run(format_model_d
             pass
         time.sleep(0.2)
     stopped = time.time()
-    os.killpg(proc.pid, signal.SIGINT)
+    os.killpg(proc.pid, signum)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130, out[-3000:]
+    assert proc.returncode == code, out[-3000:]
+    assert "Traceback" not in out
     assert time.time() - stopped < 60
     command = re.search(r"continue with: (.+)", out).group(1).strip()
     assert command == f"{exe} resume {tmp_path / 'runs' / 'int'}"
     pointer = json.loads((tmp_path / "runs/int/checkpoint.json").read_text())
-    assert 2 <= pointer["iteration"] < 25
+    assert 2 <= pointer["iteration"] < 8
     resumed = subprocess.run(command.split(), env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     summary = json.loads((tmp_path / "runs/int/summary.json").read_text())
-    assert summary["iterations_completed"] == 25 and summary["resumes"] == 1
+    assert summary["iterations_completed"] == 8 and summary["resumes"] == 1
+
+
+def test_messages_are_printed_verbatim(tmp_path):
+    """Brackets in paths are not rich markup: the message names the real file."""
+    weird = tmp_path / "[bold]x[/b].yaml"
+    result = runner.invoke(app, ["run", "--config", str(weird)])
+    assert result.exit_code == 2 and f"{weird}: config file not found" in result.output
+
+
+def test_bad_task_files_and_options_are_refused_up_front(tmp_path):
+    jsonl = tmp_path / "mixed.jsonl"
+    jsonl.write_text('{"input": "q1"}\n[1, 2]\n')
+    small = tmp_path / "small.csv"
+    small.write_text("input\na?\nb?\n")
+    for args, message in [
+        (["--task", str(jsonl)], "line 2 is not a JSON object"),
+        (["--task", "foo://x/y.json"], "foo://x/y.json: cannot read the file"),
+        (["--task", str(small)], "2 dev items, but 4 seed generators"),
+        (["--output", ""], "storage.root"),
+        (["--output", str(small)], "is a file, expected a folder"),
+        (["--objective", "banana"], "command line: scoring.objective"),
+    ]:
+        result = runner.invoke(app, ["run", *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output, (args, result.output)

@@ -88,6 +88,27 @@ def test_bad_configs_get_one_line_errors(tmp_path, text, overrides, message):
     assert "\n" not in str(info.value)
 
 
+def test_unreadable_config_files(tmp_path):
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"model:\n  base_model: caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"latin1.yaml: not UTF-8 text \(byte 0xe9"):
+        load_config(str(bad))
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("seed: 1\nseed: 2\n")
+    with pytest.raises(ConfigError, match="key 'seed' appears twice"):
+        load_config(str(twice))
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_config(str(tmp_path))
+    infinite = tmp_path / "inf.yaml"
+    infinite.write_text("pso: {step_length: .inf}\n")
+    with pytest.raises(ConfigError, match="pso.step_length"):
+        load_config(str(infinite))
+    with pytest.raises(ConfigError, match="base_url"):
+        load_config(
+            None, {"test_takers.extra": [{"name": "e", "endpoint": {"base_url": "not-a-url", "model": "m"}}]}
+        )
+
+
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
         load_config("nope.yaml")

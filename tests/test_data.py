@@ -69,6 +69,8 @@ def test_jsonl_csv_parquet_and_split_column(tmp_path):
         ("t.csv", "question\nq?\n", "no 'input' column"),
         ("t.jsonl", '{"input": "ok"}\n{"input": ""}\n', "row 1 has an empty or non-text 'input'"),
         ("t.csv", "input,split\nq,train\n", "column 'split' has values"),
+        ("t.jsonl", '{"input": "ok"}\n[1, 2]\n', "line 2 is not a JSON object"),
+        ("t.jsonl", '{"input": "ok"}\n{"input": \n', "line 2 is not valid JSON"),
     ],
 )
 def test_bad_files_get_one_clear_error_naming_the_file(tmp_path, name, content, message):
@@ -79,3 +81,8 @@ def test_bad_files_get_one_clear_error_naming_the_file(tmp_path, name, content, 
         load_task(str(path))
     assert str(path) in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_unknown_protocol_is_a_data_error():
+    with pytest.raises(DataError, match="foo://x/y.json: cannot read the file"):
+        load_task("foo://x/y.json")

@@ -216,3 +216,13 @@ def test_flow_retry_never_takes_over_an_existing_run(prefect_harness, format_mod
     state = data_swarms_search.with_options(retries=1, retry_delay_seconds=0)(cfg, return_state=True)
     assert state.is_failed()
     assert (tmp_path / "taken/run.json").read_text() == before
+
+
+def test_default_run_names_are_valid_whatever_the_task_file_is_called():
+    from dataswarms_core.config import RUN_NAME_PATTERN, RunConfig
+    from dataswarms_core.stages import default_run_name
+
+    for source in ("my data.json", ".hidden.json", "ünï.csv", "s3://b/x/[weird].jsonl", "gsm8k-quickstart"):
+        cfg = RunConfig.model_validate({"task": {"source": source}})
+        assert RUN_NAME_PATTERN.match(default_run_name(cfg)), source
+        assert RUN_NAME_PATTERN.match(default_run_name(cfg, "7f49b00d-2552-410e")), source

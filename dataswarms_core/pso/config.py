@@ -17,7 +17,7 @@ class PSOConfig(BaseModel):
     After the whole swarm has moved, ``λ ← max(λ·step_length_factor, min_step_length)``.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     inertia: float = Field(0.4, ge=0, description="φ_v: weight of the previous velocity.")
     cognitive: float = Field(0.3, ge=0, description="φ_p: pull towards the particle's personal best p_i.")

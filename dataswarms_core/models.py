@@ -95,6 +95,35 @@ def check_model(name_or_path: str) -> None:
         ) from None
 
 
+def check_target_modules(name_or_path: str, target_modules: list[str], where: str) -> None:
+    """Check that every LoRA target module name exists in the model (instantiated on the meta device: no
+    weights are read). Skipped for a built-in model not converted yet (its defaults fit).
+
+    Raises:
+        ConfigError: naming the setting (``where``), the unknown names and the model's linear layers.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from .errors import ConfigError
+
+    path = (
+        dataswarms_home() / "models" / name_or_path if name_or_path in BUILTIN_MODELS else Path(name_or_path)
+    )
+    if not (path / "config.json").is_file():
+        return
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
+    linear = sorted(
+        {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    )
+    unknown = [m for m in target_modules if m not in linear]
+    if unknown:
+        raise ConfigError(
+            f"{where}: {unknown} are not layers of {name_or_path} (its linear layers: {', '.join(linear)})"
+        )
+
+
 def convert_gguf(gguf_path: Path, dest: Path) -> Path:
     """Dequantise a GGUF model to a float32 safetensors folder at ``dest`` (model + tokenizer).
 

@@ -123,7 +123,7 @@ def preflight(config: RunConfig, resume: bool = False) -> None:
     import fsspec
 
     from .errors import ConfigError
-    from .models import check_model, pick_device
+    from .models import check_model, check_target_modules, pick_device
 
     task = load_task(
         config.task.source,
@@ -140,6 +140,11 @@ def preflight(config: RunConfig, resume: bool = False) -> None:
         )
     check_model(config.model.base_model)
     pick_device(config.model.device)
+    for where, lora in (
+        ("seed_generators.lora", config.seed_generators.lora),
+        ("test_takers.lora", config.test_takers.lora),
+    ):
+        check_target_modules(config.model.base_model, list(lora.target_modules), f"{where}.target_modules")
     try:
         fs, path = fsspec.core.url_to_fs(config.storage.root, **config.storage.fsspec_options())
     except (ValueError, ImportError) as exc:

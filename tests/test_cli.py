@@ -121,11 +121,15 @@ def test_messages_are_printed_verbatim(tmp_path):
     assert result.exit_code == 2 and f"{weird}: config file not found" in result.output
 
 
-def test_bad_task_files_and_options_are_refused_up_front(tmp_path):
+def test_bad_task_files_and_options_are_refused_up_front(tmp_path, tiny_model_dir):
     jsonl = tmp_path / "mixed.jsonl"
     jsonl.write_text('{"input": "q1"}\n[1, 2]\n')
     small = tmp_path / "small.csv"
     small.write_text("input\na?\nb?\n")
+    lora_config = tmp_path / "lora.yaml"
+    lora_config.write_text(
+        f"model: {{base_model: {tiny_model_dir}}}\nseed_generators: {{lora: {{target_modules: [w_in]}}}}\n"
+    )
     for args, message in [
         (["--task", str(jsonl)], "line 2 is not a JSON object"),
         (["--task", "foo://x/y.json"], "foo://x/y.json: cannot read the file"),
@@ -133,6 +137,7 @@ def test_bad_task_files_and_options_are_refused_up_front(tmp_path):
         (["--output", ""], "storage.root"),
         (["--output", str(small)], "is a file, expected a folder"),
         (["--objective", "banana"], "command line: scoring.objective"),
+        (["--config", str(lora_config)], "seed_generators.lora.target_modules: ['w_in'] are not layers"),
     ]:
         result = runner.invoke(app, ["run", *args])
         assert result.exit_code == 2, (args, result.output)

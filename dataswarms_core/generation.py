@@ -16,6 +16,18 @@ from .adapters import BASE
 from .seeding import derive_seed
 
 
+class Reply(str):
+    """A generated reply: a ``str`` that also says whether generation stopped at the token limit
+    (``truncated``) rather than at the end-of-turn token, so a cut-off last item can be dropped."""
+
+    truncated: bool = False
+
+    def __new__(cls, text: str, truncated: bool = False) -> Reply:
+        obj = super().__new__(cls, text)
+        obj.truncated = truncated
+        return obj
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """One chat prompt for one adapter.
@@ -75,6 +87,12 @@ class HFBackend:
         )
         return text + request.reply_prefix
 
+    def _stop_ids(self) -> set[int]:
+        ids = {self.tokenizer.pad_token_id, self.tokenizer.eos_token_id}
+        eos = getattr(self.model, "generation_config", None) and self.model.generation_config.eos_token_id
+        ids.update(eos if isinstance(eos, list) else [eos])
+        return {int(i) for i in ids if i is not None}
+
     def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         return {k: v.to(self.device) for k, v in enc.items()}
@@ -108,7 +126,8 @@ class HFBackend:
         only on the requests, the settings and ``seed``. ``temperature == 0`` decodes greedily.
 
         Returns:
-            Replies without the prompt and special tokens, stripped.
+            :class:`Reply` strings without the prompt and special tokens, stripped; ``truncated`` when a
+            row ended at ``max_new_tokens`` without an end-of-turn token.
         """
         replies: list[str] = []
         for b, start in enumerate(range(0, len(requests), batch_size)):
@@ -127,8 +146,11 @@ class HFBackend:
                 **sampling,
                 **self._adapter_kwargs(chunk),
             )
-            new = out[:, enc["input_ids"].shape[1] :]
-            replies.extend(t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True))
+            new = out[:, enc["input_ids"].shape[1] :]  # (batch, new tokens); finished rows are padded
+            stop = torch.tensor(sorted(self._stop_ids()), device=new.device)
+            ended = torch.isin(new, stop).any(dim=1).tolist()
+            texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            replies.extend(Reply(t.strip(), truncated=not e) for t, e in zip(texts, ended, strict=True))
         return replies
 
     @torch.inference_mode()

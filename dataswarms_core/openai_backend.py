@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .errors import DataSwarmsError, is_transient_error
-from .generation import GenerationRequest
+from .generation import GenerationRequest, Reply
 from .seeding import derive_seed
 
 
@@ -83,7 +83,8 @@ class OpenAIBackend:
             top_p=top_p,
             seed=seed,
         )
-        return (response.choices[0].message.content or "").strip()
+        choice = response.choices[0]
+        return Reply((choice.message.content or "").strip(), truncated=choice.finish_reason == "length")
 
     def generate(
         self,

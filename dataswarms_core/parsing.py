@@ -26,6 +26,8 @@ class ParseResult:
         empty: numbered entries with no text, dropped.
         answers_dropped: "Answer:" / "Solution:" lines after an item, dropped.
         trailing_dropped: non-numbered lines after a blank line that ended an item (sign-offs), dropped.
+        truncated_dropped: 1 when the reply was cut at the token limit inside its last item, which was
+            dropped (and counts as missing).
     """
 
     items: list[str] = field(default_factory=list)
@@ -34,6 +36,7 @@ class ParseResult:
     empty: int = 0
     answers_dropped: int = 0
     trailing_dropped: int = 0
+    truncated_dropped: int = 0
 
 
 def _clean(text: str) -> str:
@@ -42,7 +45,7 @@ def _clean(text: str) -> str:
     return " ".join(text.split()).strip()
 
 
-def parse_numbered_items(reply: str, expected: int) -> ParseResult:
+def parse_numbered_items(reply: str, expected: int, truncated: bool | None = None) -> ParseResult:
     """Take the numbered items of ``reply``.
 
     Tolerates ``1.``, ``1)``, ``1:``, bold markers (``**1.** text``), a preamble before item 1, and items
@@ -53,6 +56,9 @@ def parse_numbered_items(reply: str, expected: int) -> ParseResult:
     Args:
         reply: the generated text.
         expected: items asked for (≥ 1); later items are dropped and counted in ``extra``.
+        truncated: the reply was cut at the token limit (default: the reply's own ``truncated``
+            attribute, see :class:`~dataswarms_core.generation.Reply`); then an unfinished last item is
+            dropped and counted.
 
     Returns:
         A :class:`ParseResult`.
@@ -78,6 +84,11 @@ def parse_numbered_items(reply: str, expected: int) -> ParseResult:
             raw_items[-1].append(line.strip())
         else:
             result.trailing_dropped += 1
+    if truncated is None:
+        truncated = bool(getattr(reply, "truncated", False))
+    if truncated and open_item and raw_items:
+        raw_items.pop()  # the text stopped inside this item: it is cut off
+        result.truncated_dropped = 1
     cleaned = [_clean(" ".join(parts)) for parts in raw_items]
     result.empty = sum(1 for c in cleaned if not c)
     nonempty = [c for c in cleaned if c]

@@ -26,6 +26,7 @@ class SynthesisCounts:
         empty_replies: replies with no parsable item at all.
         answers_dropped: "Answer:" / "Solution:" lines dropped from replies (answers never leak into items).
         trailing_dropped: unnumbered lines after an item's end (sign-offs), dropped.
+        truncated_dropped: last items cut off at the token limit, dropped (they count as parse failures).
     """
 
     requested: int = 0
@@ -36,6 +37,7 @@ class SynthesisCounts:
     empty_replies: int = 0
     answers_dropped: int = 0
     trailing_dropped: int = 0
+    truncated_dropped: int = 0
 
 
 def sample_items(
@@ -95,6 +97,7 @@ def sample_items(
         k.empty_replies += int(not parsed.items)
         k.answers_dropped += parsed.answers_dropped
         k.trailing_dropped += parsed.trailing_dropped
+        k.truncated_dropped += parsed.truncated_dropped
         per_gen[g].extend((c, item) for item in parsed.items)
     rows = []
     for g in generators:

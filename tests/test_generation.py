@@ -86,3 +86,11 @@ def test_plain_model_refuses_adapter_requests(tiny_model_dir):
     model, tokenizer = load_base_model(tiny_model_dir, device="cpu")
     with pytest.raises(ValueError, match="without adapters"):
         HFBackend(model, tokenizer).generate(_requests(), max_new_tokens=2, temperature=0.0)
+
+
+def test_replies_say_whether_they_hit_the_token_limit(backend):
+    short = backend.generate(_requests()[:2], max_new_tokens=2, temperature=0.0)
+    assert all(r.truncated for r in short)
+    from dataswarms_core.generation import Reply
+
+    assert isinstance(short[0], str) and isinstance(short[0], Reply)

@@ -55,3 +55,19 @@ def test_trailing_text_and_answer_lines_are_not_folded_into_items():
         "Sara reads 10 pages a day for a week.",
     ]
     assert r.answers_dropped == 2 and r.trailing_dropped == 1
+
+
+def test_an_item_cut_at_the_token_limit_is_dropped_and_counted():
+    from dataswarms_core.generation import Reply
+
+    cut = Reply("1. Tom has 3 apples.\n2. A bus has 20 seats and", truncated=True)
+    r = parse_numbered_items(cut, 3)
+    assert r.items == ["Tom has 3 apples."] and r.truncated_dropped == 1 and r.missing == 2
+    finished = parse_numbered_items(
+        "1. Tom has 3 apples.\n2. A bus has 20 seats and", 3
+    )  # a plain str: not cut
+    assert len(finished.items) == 2 and finished.truncated_dropped == 0
+    signed_off = parse_numbered_items(Reply("1. A?\n2. B?\n\nThanks for", truncated=True), 2)
+    assert (
+        signed_off.items == ["A?", "B?"] and signed_off.truncated_dropped == 0
+    )  # the cut was after the items

@@ -76,7 +76,7 @@ class LoraSettings(_Section):
 
 
 class SeedGeneratorConfig(_Section):
-    """Seed-generator SFT (DESIGN §1): k-means clusters of dev inputs, one LoRA adapter per cluster."""
+    """Seed-generator SFT (docs/method.md §1): k-means clusters of dev inputs, one LoRA adapter per cluster."""
 
     n_generators: int = Field(4, ge=1, description="K: clusters = seed generators = particles.")
     embedding: Literal["minilm", "tfidf"] = Field(
@@ -150,7 +150,7 @@ class TestTakerConfig(_Section):
 
 
 class GenerationConfig(_Section):
-    """Item synthesis (DESIGN §2). Paper: 5 shown, 5 written, 40 calls (200 items), 512 new tokens."""
+    """Item synthesis (docs/method.md §2). Paper: 5 shown, 5 written, 40 calls (200 items), 512 new tokens."""
 
     items_shown: int = Field(5, ge=1, description="Real dev items shown per call.")
     items_written: int = Field(5, ge=1, description="New items asked for per call.")
@@ -168,7 +168,7 @@ ComponentName = Literal["difficulty", "separation", "novelty", "consistency", "r
 class ScoringConfig(_Section):
     """Test takers answer the items; a judge scores each answer in [0, 1]; the objective gives utilities."""
 
-    objective: ObjectiveName = Field("difficulty", description="Objective maximised (DESIGN §4).")
+    objective: ObjectiveName = Field("difficulty", description="Objective maximised (docs/method.md §4).")
     composite_weights: dict[ComponentName, float] = Field(
         default_factory=lambda: {"difficulty": 0.6, "separation": 0.2, "novelty": 0.2},
         description="Weights of the composite objective (the authors': 0.6 / 0.2 / 0.2).",
@@ -193,7 +193,7 @@ class ScoringConfig(_Section):
     )
     realistic_neighbours: int = Field(5, ge=1, description="k nearest corpus queries averaged per item.")
     judge: Literal["expected-score", "generative"] = Field(
-        "expected-score", description="Judge of generated items (DESIGN §3)."
+        "expected-score", description="Judge of generated items (docs/method.md §3)."
     )
     judge_endpoint: EndpointConfig | None = Field(
         None, description="Judge with an endpoint model instead of the base model (generative judge only)."

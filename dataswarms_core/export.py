@@ -1,4 +1,4 @@
-"""Outputs of a search (DESIGN §7): the global-best adapter, the data set it samples, per-iteration metrics,
+"""Outputs of a search (docs/method.md §7): the global-best adapter, the data set it samples, per-iteration metrics,
 a report with a plot of utilities, and ``summary.json`` at the run root.
 
 Export layout under the run root::
@@ -76,6 +76,9 @@ def _plot(frame: Any) -> bytes:
         ax.plot(part["iteration"], part["utility"], marker="o", label=str(name))
     best = frame.groupby("iteration")["global_best_utility"].first()
     ax.plot(best.index, best.values, color="black", linestyle="--", label="global best")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("iteration")
     ax.set_ylabel("utility")
     ax.legend(fontsize=7)
@@ -164,6 +167,9 @@ def export_run(config: RunConfig, info: dict[str, Any], run: Store, started_at: 
         "restarts": [[state.names[i] for i in p["restarted"]] for p in pso],
         "parse_failures": sum(s["parse_failures"] for s in synthesis),
         "judge_failures": sum(s["judge_failures"] for s in scoring),
+        "judge_failures_per_generator": {
+            g: sum(s["judge_failures_per_generator"][g] for s in scoring) for g in scoring[0]["generators"]
+        },
         "judge_failures_per_test_taker": {
             t: sum(s["judge_failures_per_test_taker"][t] for s in scoring) for t in scoring[0]["test_takers"]
         },
@@ -229,6 +235,13 @@ def report_markdown(
         lines += ["", f"## Objective components, iteration {summary['iterations_completed'] - 1}", ""]
         lines += ["| objective | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         lines += [f"| {k} | " + " | ".join(f"{v[g]:.4f}" for g in names) + " |" for k, v in last.items()]
-    lines += ["", "![utilities](utilities.png)", "", "## Items from the global best", ""]
+    shown = min(n_examples, len(rows))
+    lines += [
+        "",
+        "![utilities](utilities.png)",
+        "",
+        f"## Items from the global best (first {shown} of {len(rows)})",
+        "",
+    ]
     lines += [f"{i}. {r['item']}" for i, r in enumerate(rows[:n_examples], start=1)] or ["(none parsed)"]
     return "\n".join(lines) + "\n"

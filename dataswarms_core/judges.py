@@ -1,4 +1,4 @@
-"""Judges score a (query, response) pair in [0, 1] (DESIGN §3)."""
+"""Judges score a (query, response) pair in [0, 1] (docs/method.md §3)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class Judge(Protocol):
 
 
 class ExpectedScoreJudge:
-    """The expected-score judge: one forward pass, probability-weighted score (DESIGN §3).
+    """The expected-score judge: one forward pass, probability-weighted score (docs/method.md §3).
 
     The judge model is asked for "Score: n" with n from 1 to 9 and the reply is opened with ``"Score: "``;
     with p_n the next-token probability of the digit n, the score is
@@ -119,7 +119,7 @@ def parse_score(reply: str, low: int = GENERATIVE_LOW, high: int = GENERATIVE_HI
 
 
 class GenerativeJudge:
-    """The generative LLM judge (DESIGN §3): the judge model writes "Score: n", n in 1..10, score n / 10.
+    """The generative LLM judge (docs/method.md §3): the judge model writes "Score: n", n in 1..10, score n / 10.
 
     A reply with no score (or one out of range) is asked again, up to ``retries`` more times, sampled at
     ``retry_temperature`` with a fresh seed; then the judgement is recorded as missing (score None) — never
@@ -228,7 +228,7 @@ def normalise_answer(text: str) -> str:
 
 
 class ReferenceJudge:
-    """The reference judge (DESIGN §3) for items with a reference answer (real data): 1.0 or 0.0.
+    """The reference judge (docs/method.md §3) for items with a reference answer (real data): 1.0 or 0.0.
 
     When the reference is a number (GSM8K: "72"), the last number of the response is compared with it
     (``"72"``, ``"$72.00"``, ``"72 clips"`` and ``"so the answer is 72."`` all match; tolerance 1e-6

@@ -1,4 +1,4 @@
-"""Objectives: one utility per generator from test-taker scores (DESIGN §4). Higher is better.
+"""Objectives: one utility per generator from test-taker scores (docs/method.md §4). Higher is better.
 
 Shapes: G generators, T test takers, R item sets per generator.
 - ``m`` (G, T): m[g, t] is the mean judge score in [0, 1] of test taker t on generator g's items.
@@ -54,7 +54,7 @@ def separation(m: np.ndarray) -> np.ndarray:
 
 
 def novelty(m: np.ndarray, reference: Sequence[float]) -> np.ndarray:
-    """``KL(q ‖ m[g, ·])`` with q the test takers' mean scores on real dev items (DESIGN §4).
+    """``KL(q ‖ m[g, ·])`` with q the test takers' mean scores on real dev items (docs/method.md §4).
 
     Both vectors are floored at ``NOVELTY_FLOOR`` (so KL stays finite when a test taker scores 0) and
     normalised to sum to 1; the value equals ``scipy.stats.entropy(q, m[g])`` on the floored vectors.
@@ -156,7 +156,7 @@ def minmax(values: np.ndarray) -> np.ndarray:
 def composite(
     components: Mapping[str, np.ndarray], weights: Mapping[str, float], normalise: bool
 ) -> np.ndarray:
-    """``Σ_j w_j · objective_j`` over the weighted objectives (DESIGN §4).
+    """``Σ_j w_j · objective_j`` over the weighted objectives (docs/method.md §4).
 
     Args:
         components: objective name → (G,) values; must hold every weighted objective.

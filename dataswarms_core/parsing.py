@@ -1,4 +1,4 @@
-"""Parsing numbered items out of a generator's reply (DESIGN §2)."""
+"""Parsing numbered items out of a generator's reply (docs/method.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Prompt texts (DESIGN §2–3). Every prompt is a chat turn wrapped in the model's chat template."""
+"""Prompt texts (docs/method.md §2–3). Every prompt is a chat turn wrapped in the model's chat template."""
 
 from __future__ import annotations
 

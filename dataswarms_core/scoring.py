@@ -1,5 +1,5 @@
 """Test takers answer items; a judge scores each answer; objectives turn scores into utilities
-(DESIGN §3–4)."""
+(docs/method.md §3–4)."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def compute_objectives(
     items: Sequence[Sequence[str]] | None = None,
     corpus: BM25Corpus | None = None,
 ) -> ObjectiveResult:
-    """Compute the requested objectives per generator and the utility (DESIGN §4).
+    """Compute the requested objectives per generator and the utility (docs/method.md §4).
 
     Args:
         answers: judged answer rows (``generator``, ``test_taker``, ``score``, ``call``).

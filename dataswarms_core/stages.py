@@ -59,6 +59,14 @@ def default_run_name(config: RunConfig, flow_run_id: str | None = None) -> str:
     return f"{task}-{config.scoring.objective}-{stamp}"[:128]
 
 
+def write_progress(config: RunConfig, stage: str, iteration: int | None = None, **extra: Any) -> None:
+    """Write ``progress.json`` at the run root: the stage in progress (read by the CLI's progress display)."""
+    run_store(config).write_json(
+        "progress.json",
+        {"stage": stage, "iteration": iteration, "max_iterations": config.pso.max_iterations, **extra},
+    )
+
+
 def run_store(config: RunConfig) -> Store:
     """The store of this run: ``<storage.root>/<run_name>`` (``run_name`` must be set)."""
     if not config.run_name:
@@ -319,7 +327,7 @@ def _clusters(config: RunConfig, task: Task) -> Any:
 
 
 def train_seed_generators(config: RunConfig, info: dict[str, Any], dest: Store) -> dict[str, Any]:
-    """Cluster the dev inputs and train one generator adapter per cluster into ``dest`` (DESIGN §1).
+    """Cluster the dev inputs and train one generator adapter per cluster into ``dest`` (docs/method.md §1).
 
     Returns:
         The manifest (``dest/manifest.json``): adapters ``g0..g{K-1}`` with URLs and losses. When ``dest``
@@ -358,9 +366,11 @@ def train_seed_generators(config: RunConfig, info: dict[str, Any], dest: Store) 
         },
     )
     manifest = train_adapters(
-        "seed_generators", names, example_sets, dest, model_path=Path(info["model_path"]), lora=sg.lora,
+        "seed_generators",
+        names, example_sets, dest, model_path=Path(info["model_path"]), lora=sg.lora,
         steps=sg.steps, batch_size=sg.batch_size, learning_rate=sg.learning_rate, seed=config.seed,
         dtype=config.model.dtype, device=config.model.device, base_model_name=config.model.base_model,
+        on_start=lambda name, i, n: write_progress(config, "seed-generators", detail=f"{name} ({i + 1}/{n})"),
     )  # fmt: skip
     return manifest
 
@@ -400,9 +410,11 @@ def train_test_takers(config: RunConfig, info: dict[str, Any], dest: Store) -> d
         for j in range(tt.n_adapters)
     ]
     return train_adapters(
-        "test_takers", names, example_sets, dest, model_path=Path(info["model_path"]), lora=tt.lora,
+        "test_takers",
+        names, example_sets, dest, model_path=Path(info["model_path"]), lora=tt.lora,
         steps=tt.steps, batch_size=tt.batch_size, learning_rate=tt.learning_rate, seed=config.seed,
         dtype=config.model.dtype, device=config.model.device, base_model_name=config.model.base_model,
+        on_start=lambda name, i, n: write_progress(config, "test-takers", detail=f"{name} ({i + 1}/{n})"),
     )  # fmt: skip
 
 
@@ -561,7 +573,7 @@ def score_reference(
     config: RunConfig, info: dict[str, Any], run: Store, takers_manifest: dict[str, Any]
 ) -> dict[str, Any]:
     """Test takers answer ``scoring.novelty_dev_items`` real dev items once per run; the dev judge scores
-    them; ``reference_scores.json`` holds each test taker's mean (novelty's q, DESIGN §4).
+    them; ``reference_scores.json`` holds each test taker's mean (novelty's q, docs/method.md §4).
 
     Returns the existing file's content when the run already has it.
 
@@ -699,7 +711,7 @@ def score(
 
 def pso_step(config: RunConfig, run: Store, iteration: int) -> dict[str, Any]:
     """Record iteration k's utilities, move the swarm and write checkpoint ``swarm/iter_{k+1}``
-    (DESIGN §5); writes ``pso.json``.
+    (docs/method.md §5); writes ``pso.json``.
 
     Returns:
         The update report (see :class:`~dataswarms_core.pso.UpdateReport`) plus ``global_best_utility`` and

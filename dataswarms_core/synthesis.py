@@ -1,4 +1,4 @@
-"""Sampling evaluation items from generators (DESIGN §2)."""
+"""Sampling evaluation items from generators (docs/method.md §2)."""
 
 from __future__ import annotations
 

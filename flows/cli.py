@@ -15,8 +15,9 @@ import typer
 
 app = typer.Typer(
     name="dataswarms",
-    help="Data Swarms: optimise a swarm of LoRA data generators so the evaluation items they write get "
-    "harder (arXiv 2506.00741), as Prefect flows.",
+    help="Data Swarms (arXiv 2506.00741) as Prefect flows: particle swarm optimisation of LoRA data "
+    "generators so the evaluation items they write optimise an objective (difficulty, separation, novelty, "
+    "consistency, realism, or a weighted mix).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -33,6 +34,7 @@ def _quiet_environment() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # e.g. the GGUF conversion's bar
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="(transformers|peft|trl)")
     import transformers
@@ -62,9 +64,9 @@ def _watch_progress(store: Any, total_iterations: int, stop: threading.Event, pr
         except Exception:  # noqa: BLE001 - not written yet
             continue
         stage, k = state["stage"], state.get("iteration") or 0
-        if (stage, k) == last:
+        if (stage, k, state.get("detail")) == last:
             continue
-        last = (stage, k)
+        last = (stage, k, state.get("detail"))
         if stage in ("seed-generators", "test-takers", "reference"):
             done = min(["seed-generators", "test-takers", "reference"].index(stage), 2)
         elif stage in loop:
@@ -72,6 +74,8 @@ def _watch_progress(store: Any, total_iterations: int, stop: threading.Event, pr
         else:
             done = total - 1 if stage == "export" else total
         text = stage_text.get(stage, stage).format(k=k)
+        if state.get("detail"):
+            text += f": {state['detail']}"
         if stage == "pso" and state.get("utilities"):
             text += f" (utilities {', '.join(f'{u:.3f}' for u in state['utilities'])})"
         progress.console.print(f"{time.strftime('%H:%M:%S')} {text}")
@@ -155,6 +159,8 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
         f"task {cfg.task.source}, base model {cfg.model.base_model}, {cfg.seed_generators.n_generators} generators, "
         f"objective {cfg.scoring.objective}, up to {cfg.pso.max_iterations} iterations, seed {cfg.seed}"
     )
+    if store.exists("progress.json"):  # a resumed run: do not show its last attempt's stage
+        store.write_json("progress.json", {"stage": "resuming", "iteration": None})
     flow = (
         data_swarms_search.with_options(retries=retries, retry_delay_seconds=10)
         if retries
@@ -197,7 +203,10 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
     summary = state.result()
     wall = time.time() - started
     out = summary["outputs"]
-    console.print(f"\ndone in {wall:.0f} s (wall time, {summary['iterations_completed']} iterations)")
+    resumed = f", resumed {summary['resumes']}x" if summary.get("resumes") else ""
+    console.print(
+        f"\ndone in {wall:.0f} s (wall time); {summary['iterations_completed']} iterations completed{resumed}"
+    )
     console.print(
         f"global best utility ({summary['objective']}): {summary['global_best_utility']:.4f} "
         f"from {summary['global_best_particle']} at iteration {summary['global_best_iteration']}; "

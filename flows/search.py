@@ -54,12 +54,7 @@ def result_storage(config: RunConfig) -> Any:
     return block
 
 
-def write_progress(config: RunConfig, stage: str, iteration: int | None = None, **extra: Any) -> None:
-    """Write ``progress.json`` at the run root (read by the CLI's progress display)."""
-    stages.run_store(config).write_json(
-        "progress.json",
-        {"stage": stage, "iteration": iteration, "max_iterations": config.pso.max_iterations, **extra},
-    )
+write_progress = stages.write_progress
 
 
 def _adapters(task_fn: Any, config: RunConfig, info: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -74,7 +69,7 @@ def _adapters(task_fn: Any, config: RunConfig, info: dict[str, Any], kind: str) 
 
 @flow(name="data-swarms-search", flow_run_name=_flow_run_name, log_prints=True)
 def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:
-    """Run a whole Data Swarms search (DESIGN §1–5, §7) and return its summary (also in ``summary.json``).
+    """Run a whole Data Swarms search (docs/method.md §1–5, §7) and return its summary (also in ``summary.json``).
 
     Every iteration ends with a complete checkpoint; a resumed run continues from the newest one and, since
     every random draw derives from (seed, stage, iteration, particle), produces what an uninterrupted run

@@ -21,6 +21,6 @@ def init_swarm(config: RunConfig, info: dict[str, Any], seed_generators: dict[st
 
 @task(**RETRY, name="update-swarm", task_run_name="update-swarm-iter{iteration}")
 def update_swarm(config: RunConfig, info: dict[str, Any], iteration: int) -> dict[str, Any]:
-    """Record the iteration's utilities, move the swarm in memory, write the next checkpoint (DESIGN §5).
+    """Record the iteration's utilities, move the swarm in memory, write the next checkpoint (docs/method.md §5).
     Returns the update report (bests, step length, restarts, ``stopped``)."""
     return stages.pso_step(config, stages.run_store(config), iteration)

@@ -28,7 +28,7 @@ ADAPTER_CACHE = (INPUTS - "config" - "info") + TASK_SOURCE
 def train_seed_generators(
     config: RunConfig, info: dict[str, Any], cache_key: str, dest_url: str
 ) -> dict[str, Any]:
-    """Cluster the dev inputs and train one LoRA generator per cluster (DESIGN §1) into ``dest_url``.
+    """Cluster the dev inputs and train one LoRA generator per cluster (docs/method.md §1) into ``dest_url``.
     Returns the adapters' manifest (names → URLs, losses)."""
     return stages.train_seed_generators(config, info, Store(dest_url, config.storage.fsspec_options()))
 

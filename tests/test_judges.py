@@ -1,4 +1,4 @@
-"""The expected-score judge on scripted next-token probabilities (DESIGN §3)."""
+"""The expected-score judge on scripted next-token probabilities (docs/method.md §3)."""
 
 import pytest
 import torch

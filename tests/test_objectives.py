@@ -1,4 +1,4 @@
-"""Objectives on hand-made score matrices (DESIGN §4), and the accounting of missing judgements."""
+"""Objectives on hand-made score matrices (docs/method.md §4), and the accounting of missing judgements."""
 
 import numpy as np
 import pytest

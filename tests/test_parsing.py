@@ -1,4 +1,4 @@
-"""Parsing numbered items out of generator replies (DESIGN §2)."""
+"""Parsing numbered items out of generator replies (docs/method.md §2)."""
 
 from dataswarms_core.parsing import dedupe, parse_numbered_items
 

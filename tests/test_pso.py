@@ -1,4 +1,4 @@
-"""The swarm update of DESIGN §5, checked against hand-worked numbers."""
+"""The swarm update of docs/method.md §5, checked against hand-worked numbers."""
 
 from __future__ import annotations
 

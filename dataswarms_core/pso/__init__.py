@@ -1,4 +1,4 @@
-"""Particle swarm optimisation over LoRA adapters (DESIGN §5).
+"""Particle swarm optimisation over LoRA adapters (docs/method.md §5).
 
 Public API: :class:`PSOConfig`, :class:`SwarmState`, :func:`init_swarm`, :func:`update_swarm`,
 :func:`save_swarm_state`, :func:`load_swarm_state`.

@@ -1,4 +1,4 @@
-"""PSO settings (DESIGN §5; Model Swarms, arXiv 2410.11163, §2)."""
+"""PSO settings (docs/method.md §5; Model Swarms, arXiv 2410.11163, §2)."""
 
 from __future__ import annotations
 

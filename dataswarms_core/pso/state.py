@@ -1,4 +1,4 @@
-"""The swarm state (DESIGN §5) and its checkpoint format.
+"""The swarm state (docs/method.md §5) and its checkpoint format.
 
 A *position* is an adapter's tensor dict: PEFT state-dict keys (e.g.
 ``base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight``) mapped to tensors; LoRA A
@@ -136,7 +136,7 @@ def init_swarm(
 ) -> SwarmState:
     """Create the initial swarm state from seed-generator adapters.
 
-    Initial velocities (DESIGN §5): ``"random"`` sets v_i = x_j − x_i for a particle j ≠ i drawn uniformly
+    Initial velocities (docs/method.md §5): ``"random"`` sets v_i = x_j − x_i for a particle j ≠ i drawn uniformly
     with a generator seeded by ``derive_seed(seed, "pso-init")`` (zero for a single particle); ``"zero"``
     sets v_i = 0. Positions are cloned; the caller's tensors are never modified.
 

@@ -1,6 +1,6 @@
-"""One PSO iteration over a swarm of adapters (DESIGN §5; Model Swarms, arXiv 2410.11163, Eq. 1–2).
+"""One PSO iteration over a swarm of adapters (docs/method.md §5; Model Swarms, arXiv 2410.11163, Eq. 1–2).
 
-Two deliberate departures from the authors' public code (DESIGN "Known pitfalls"): the step length decays
+Two deliberate departures from the authors' public code (docs/method.md "Known pitfalls"): the step length decays
 once per iteration, after the whole swarm has moved (not once per particle), and ``restart_patience`` is a
 whole number of iterations.
 """
@@ -71,7 +71,7 @@ def check_utilities(utilities: Sequence[float | None], names: Sequence[str]) -> 
 
 
 def draw_weights(config: PSOConfig, generator: torch.Generator, n: int) -> torch.Tensor:
-    """Draw and normalise the four coefficients of each particle (DESIGN §5, step 3).
+    """Draw and normalise the four coefficients of each particle (docs/method.md §5, step 3).
 
     Four U(0,1) numbers are drawn per particle in particle order even when ``weight_randomness`` is off
     (then replaced by 1), so the random stream does not depend on the settings.
@@ -122,7 +122,7 @@ def _move(state: SwarmState, i: int, a: Sequence[float], step_length: float) -> 
 
 
 def record_utilities(state: SwarmState, utilities: Sequence[float]) -> tuple[list[bool], bool, bool]:
-    """DESIGN §5 step 1: record utilities, update personal bests, global best and global worst in place.
+    """docs/method.md §5 step 1: record utilities, update personal bests, global best and global worst in place.
 
     Ties keep the incumbent (improvement means strictly greater; a new worst strictly smaller); among
     particles with equal utility the lowest index is the argmax/argmin.
@@ -162,7 +162,7 @@ def record_utilities(state: SwarmState, utilities: Sequence[float]) -> tuple[lis
 
 
 def update_swarm(state: SwarmState, utilities: Sequence[float | None], config: PSOConfig) -> UpdateReport:
-    """Record this iteration's utilities and move the swarm, in place (DESIGN §5 steps 1–4).
+    """Record this iteration's utilities and move the swarm, in place (docs/method.md §5 steps 1–4).
 
     1. Personal bests, global best and all-time global worst (:func:`record_utilities`).
     2. Stop when the global best has not improved for ``patience`` iterations or ``max_iterations``

@@ -3,12 +3,15 @@
 Run layout under ``<storage.root>/<run_name>``::
 
     config.yaml, run.json                  the configuration and what it resolved to
-    swarm/iter_XXXX/                       swarm state ready for evaluation at iteration XXXX
-    iterations/iter_XXXX/items.jsonl       items written by each generator
-    iterations/iter_XXXX/synthesis.json    counts (parse failures, duplicates) and timings
-    iterations/iter_XXXX/answers.parquet   every test taker's answer and its judge score
-    iterations/iter_XXXX/scoring.json      score matrix, utilities, judge failures, timings
-    iterations/iter_XXXX/pso.json          what the swarm update did
+    checkpoint.json                        the newest complete checkpoint (written last each iteration)
+    progress.json                          the stage in progress
+    reference_scores.json                  test takers' scores on real dev items (novelty only)
+    swarm/iter_NNNN/                       swarm state ready for evaluation at iteration NNNN
+    iterations/iter_NNNN/items.jsonl       items written by each generator
+    iterations/iter_NNNN/synthesis.json    counts (parse failures, duplicates) and timings
+    iterations/iter_NNNN/answers.parquet   every test taker's answer and its judge score
+    iterations/iter_NNNN/scoring.json      score matrix, utilities, judge failures, timings
+    iterations/iter_NNNN/pso.json          what the swarm update did
     export/...                             see ``export.py``
     summary.json
 

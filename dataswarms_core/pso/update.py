@@ -113,12 +113,16 @@ def _move(state: SwarmState, i: int, a: Sequence[float], step_length: float) -> 
     if a_w:
         torch._foreach_add_(v, torch._foreach_sub(x, w), alpha=a_w)
     torch._foreach_add_(x, v, alpha=step_length)
-    for k, t in zip(keys, x, strict=True):
-        if not bool(torch.isfinite(t).all()):
-            raise InvalidParticleError(
-                f"particle {state.names[i]}: tensor {k} became NaN/inf after the update "
-                f"(step length {step_length}); lower pso.step_length or check the utilities"
-            )
+    # A sum is NaN/inf when any element is (one reduction per tensor, no boolean copy of the tensor);
+    # only then is the exact per-element check run, to name the tensor.
+    sums = torch.stack([t.sum() for t in x])
+    if not bool(torch.isfinite(sums).all()):
+        for k, t in zip(keys, x, strict=True):
+            if not bool(torch.isfinite(t).all()):
+                raise InvalidParticleError(
+                    f"particle {state.names[i]}: tensor {k} became NaN/inf after the update "
+                    f"(step length {step_length}); lower pso.step_length or check the utilities"
+                )
 
 
 def record_utilities(state: SwarmState, utilities: Sequence[float]) -> tuple[list[bool], bool, bool]:

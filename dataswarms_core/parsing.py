@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 # followed by whitespace (so "3.5 litres" or "10:30" on a continuation line do not start an item).
 _ITEM_START = re.compile(r"^\s*(?:[#>*-]+\s*)?(?:\*\*)?\s*(\d{1,3})\s*[.):](?:\*\*)?(?=\s|$)\s*(.*)$")
 _LEADING_NUMBER = re.compile(r"^\s*\d{1,3}\s*[.)]\s+")
+# An entry of nothing but numbers and numbering punctuation ("2.", "2. 1.", "(3)") has no item text.
+_NO_TEXT = re.compile(r"[\d\s.,:;()\-]*")
 # A line that gives away the answer: it ends the item and is dropped (counted), never folded into it.
 _ANSWER_LINE = re.compile(
     r"^\s*(?:\*\*)?\s*(?:answer|solution|final answer)\s*(?:\*\*)?\s*[:：]", re.IGNORECASE
@@ -23,7 +25,8 @@ class ParseResult:
         items: parsed items, stripped, bold markers removed, at most ``expected``.
         missing: ``expected − len(items)`` when fewer were found (0 otherwise): counted as parse failures.
         extra: items beyond ``expected`` that were dropped.
-        empty: numbered entries with no text, dropped.
+        empty: numbered entries with no text (or only numbers and numbering punctuation, e.g. "2. 1."),
+            dropped.
         answers_dropped: "Answer:" / "Solution:" lines after an item, dropped.
         trailing_dropped: non-numbered lines after a blank line that ended an item (sign-offs), dropped.
         truncated_dropped: 1 when the reply was cut at the token limit inside its last item, which was
@@ -90,8 +93,8 @@ def parse_numbered_items(reply: str, expected: int, truncated: bool | None = Non
         raw_items.pop()  # the text stopped inside this item: it is cut off
         result.truncated_dropped = 1
     cleaned = [_clean(" ".join(parts)) for parts in raw_items]
-    result.empty = sum(1 for c in cleaned if not c)
-    nonempty = [c for c in cleaned if c]
+    nonempty = [c for c in cleaned if not _NO_TEXT.fullmatch(c)]
+    result.empty = len(cleaned) - len(nonempty)
     result.items = nonempty[:expected]
     result.extra = max(0, len(nonempty) - expected)
     result.missing = max(0, expected - len(result.items))

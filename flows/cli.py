@@ -167,6 +167,7 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
         else data_swarms_search
     )
     stop = threading.Event()
+    interrupted: KeyboardInterrupt | None = None
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
     ) as progress:
@@ -178,14 +179,15 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
             with _prefect_api():
                 state = flow(cfg, resume=resume, force=force, return_state=True)
         except KeyboardInterrupt as exc:
-            stop.set()
-            console.print(f"\ninterrupted; every finished iteration is checkpointed in {store.root}")
-            console.print(f"continue with: {_resume_command(store.root)}", style="bold")
-            terminated = str(exc) == f"signal {signal.SIGTERM}"
-            raise typer.Exit(128 + signal.SIGTERM if terminated else 130) from None
+            interrupted = exc
         finally:
             stop.set()
             watcher.join(timeout=5)
+    if interrupted is not None:  # printed after the progress bar is gone, so these are the last lines
+        console.print(f"\ninterrupted; every finished iteration is checkpointed in {store.root}")
+        console.print(f"continue with: {_resume_command(store.root)}", style="bold")
+        terminated = str(interrupted) == f"signal {signal.SIGTERM}"
+        raise typer.Exit(128 + signal.SIGTERM if terminated else 130)
     flow_run_id = state.state_details.flow_run_id
     if not state.is_completed():
         try:

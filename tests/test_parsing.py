@@ -34,6 +34,9 @@ def test_missing_extra_empty_and_repeated_numbers():
     r = parse_numbered_items("1. 1. First item\n2.\n3. Third\n4. Fourth\n5. Fifth", 3)
     assert r.items == ["First item", "Third", "Fourth"]
     assert (r.missing, r.extra, r.empty) == (0, 1, 1)
+    numbers_only = parse_numbered_items("1. 2. 1.\n2. 3.\n3. (4)\n4. What is 12 × 7?\n5. 12 × 7 = ?", 5)
+    assert numbers_only.items == ["What is 12 × 7?", "12 × 7 = ?"]
+    assert (numbers_only.missing, numbers_only.empty) == (3, 3)
     none = parse_numbered_items("I cannot do that.", 5)
     assert none.items == [] and none.missing == 5
 

@@ -7,6 +7,7 @@ Run layout under ``<storage.root>/<run_name>``::
     progress.json                          the stage in progress
     reference_scores.json                  test takers' scores on real dev items (novelty only)
     swarm/iter_NNNN/                       swarm state ready for evaluation at iteration NNNN
+    iterations/iter_NNNN/replies.jsonl     each generator call's raw reply, with parsed/missing counts
     iterations/iter_NNNN/items.jsonl       items written by each generator
     iterations/iter_NNNN/synthesis.json    counts (parse failures, duplicates) and timings
     iterations/iter_NNNN/answers.parquet   every test taker's answer and its judge score
@@ -473,8 +474,8 @@ def _load_backend(info: dict[str, Any], config: RunConfig, adapters: dict[str, A
 
 
 def synthesize(config: RunConfig, info: dict[str, Any], run: Store, iteration: int) -> dict[str, Any]:
-    """Every generator (particle) of checkpoint ``swarm/iter_k`` writes items; writes ``items.jsonl`` and
-    ``synthesis.json``.
+    """Every generator (particle) of checkpoint ``swarm/iter_k`` writes items; writes ``replies.jsonl``,
+    ``items.jsonl`` and ``synthesis.json``.
 
     Returns:
         The synthesis report: ``counts`` per generator, ``items``, ``parse_failures``, ``seconds``.
@@ -490,11 +491,14 @@ def synthesize(config: RunConfig, info: dict[str, Any], run: Store, iteration: i
         info, config, {n: (lora, x) for n, x in zip(state.names, state.positions, strict=True)}
     )
     g = config.generation
+    replies: list[dict[str, Any]] = []
     rows, counts = sample_items(
         backend, task.dev["input"].tolist(), task.domain, state.names, items_shown=g.items_shown,
         items_written=g.items_written, calls=g.calls_per_generator, max_new_tokens=g.max_new_tokens,
         temperature=g.temperature, top_p=g.top_p, batch_size=g.batch_size, run_seed=config.seed, iteration=iteration,
+        replies_out=replies,
     )  # fmt: skip
+    run.write_jsonl(iter_key(iteration, "replies.jsonl"), replies)
     run.write_jsonl(iter_key(iteration, "items.jsonl"), rows)
     counts_d = counts_as_dict(counts)
     report = {

@@ -56,6 +56,7 @@ def sample_items(
     run_seed: int,
     iteration: int,
     stage: str = "synthesis",
+    replies_out: list[dict[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, SynthesisCounts]]:
     """Let every generator write ``calls × items_written`` items, all generators batched together.
 
@@ -66,6 +67,9 @@ def sample_items(
     Args:
         backend: holds each generator as an adapter named as in ``generators``.
         dev_inputs: the task's real dev inputs (at least ``items_shown``).
+        replies_out: if given, one record per call is appended: ``{"generator", "call", "reply",
+            "truncated", "items", "missing"}`` (the raw reply, whether it hit the token limit, how many items
+            were parsed from it and how many are missing), for inspecting parse failures.
 
     Returns:
         ``(rows, counts)``: one row per kept item ``{"generator", "iteration", "call", "index", "item",
@@ -99,6 +103,17 @@ def sample_items(
         k.trailing_dropped += parsed.trailing_dropped
         k.truncated_dropped += parsed.truncated_dropped
         per_gen[g].extend((c, item) for item in parsed.items)
+        if replies_out is not None:
+            replies_out.append(
+                {
+                    "generator": g,
+                    "call": c,
+                    "reply": str(reply),
+                    "truncated": bool(getattr(reply, "truncated", False)),
+                    "items": len(parsed.items),
+                    "missing": parsed.missing,
+                }
+            )
     rows = []
     for g in generators:
         unique, dropped = dedupe([item for _, item in per_gen[g]])

@@ -47,6 +47,14 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
 
     # Checkpoints: the initial swarm, one after each iteration; per-iteration artifacts.
     assert sorted(p.name for p in (run / "swarm").iterdir()) == ["iter_0000", "iter_0001", "iter_0002"]
+    replies = [
+        json.loads(line) for line in (run / "iterations/iter_0000/replies.jsonl").read_text().splitlines()
+    ]
+    synthesis = json.loads((run / "iterations/iter_0000/synthesis.json").read_text())
+    assert sum(r["items"] + r["missing"] for r in replies) == sum(
+        c["requested"] for c in synthesis["counts"].values()
+    )
+    assert sum(r["missing"] for r in replies) == synthesis["parse_failures"]
     answers = pd.read_parquet(run / "iterations/iter_0000/answers.parquet")
     assert set(answers["test_taker"]) <= {"base", "t0"}
     assert answers["score"].between(0, 1).all()

@@ -29,7 +29,8 @@ def test_counts_rows_and_prompts():
     backend = ScriptedBackend(
         {"g0": "1. A?\n2. B?\n3. C?", "g1": "Sure!\n1. Only one?", "g2": "No numbered list here."}
     )
-    rows, counts = _sample(backend)
+    replies = []
+    rows, counts = _sample(backend, replies_out=replies)
     requests, kwargs = backend.calls[0]
     assert len(requests) == 6 and [r.adapter for r in requests] == ["g0", "g1", "g2", "g0", "g1", "g2"]
     assert kwargs["batch_size"] == 8 and kwargs["max_new_tokens"] == 50
@@ -46,6 +47,10 @@ def test_counts_rows_and_prompts():
     assert (counts["g2"].items, counts["g2"].parse_failures, counts["g2"].empty_replies) == (0, 6, 2)
     assert [r["item"] for r in rows if r["generator"] == "g0"] == ["A?", "B?", "C?"]
     assert rows[0] == {"generator": "g0", "iteration": 4, "call": 0, "index": 0, "item": "A?", "seed": 1}
+    assert [(r["generator"], r["call"], r["items"], r["missing"]) for r in replies] == [
+        ("g0", 0, 3, 0), ("g1", 0, 1, 2), ("g2", 0, 0, 3), ("g0", 1, 3, 0), ("g1", 1, 1, 2), ("g2", 1, 0, 3),
+    ]  # fmt: skip
+    assert replies[2]["reply"] == "No numbered list here." and replies[2]["truncated"] is False
 
 
 def test_shown_examples_are_seeded():

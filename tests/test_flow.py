@@ -234,3 +234,41 @@ def test_default_run_names_are_valid_whatever_the_task_file_is_called():
         cfg = RunConfig.model_validate({"task": {"source": source}})
         assert RUN_NAME_PATTERN.match(default_run_name(cfg)), source
         assert RUN_NAME_PATTERN.match(default_run_name(cfg, "7f49b00d-2552-410e")), source
+
+
+def test_a_swallowed_interrupt_still_stops_the_flow_at_the_next_stage(
+    prefect_harness, format_model_dir, tmp_path, monkeypatch
+):
+    """Ctrl-C records a stop request (flows/interrupt.py); if the KeyboardInterrupt is lost inside a stage,
+    the flow raises it at the next stage boundary: scoring never starts, nothing is checkpointed beyond
+    the initial swarm, and the run can be resumed."""
+    import flows.search
+    from flows import interrupt
+    from flows.search import data_swarms_search
+
+    with pytest.raises(KeyboardInterrupt, match="signal 2"):
+        interrupt.request_stop(2)
+    interrupt.reset()
+    interrupt.check()  # nothing requested: no-op
+
+    real = flows.search.synthesize_items
+
+    def synthesize_then_lose_an_interrupt(*args, **kwargs):
+        result = real(*args, **kwargs)
+        try:
+            interrupt.request_stop(2)
+        except KeyboardInterrupt:
+            pass  # swallowed, as a library catching BaseException would
+        return result
+
+    monkeypatch.setattr(flows.search, "synthesize_items", synthesize_then_lose_an_interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            data_swarms_search(tiny_search_config(format_model_dir, tmp_path, "stop"))
+    finally:
+        interrupt.reset()
+    run = tmp_path / "stop"
+    assert (run / "iterations/iter_0000/items.jsonl").exists()
+    assert not (run / "iterations/iter_0000/scoring.json").exists()
+    assert json.loads((run / "progress.json").read_text())["stage"] == "synthesis"
+    assert json.loads((run / "checkpoint.json").read_text())["iteration"] == 0

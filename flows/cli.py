@@ -13,8 +13,6 @@ from typing import Annotated, Any
 
 import typer
 
-from flows import interrupt
-
 app = typer.Typer(
     name="dataswarms",
     help="Data Swarms (arXiv 2506.00741) as Prefect flows: particle swarm optimisation of LoRA data "
@@ -84,6 +82,10 @@ def _watch_progress(store: Any, total_iterations: int, stop: threading.Event, pr
         progress.update(bar, completed=done, description=text)
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _drain_prefect_workers() -> None:
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
@@ -125,14 +127,7 @@ def _prefect_api() -> Any:
     server.start(timeout=120)
     # SIGTERM (kill, timeout, a scheduler) stops the command like Ctrl-C: the run is marked, the server
     # stopped, the resume command printed. Only SIGKILL can leave the server behind.
-    # Ctrl-C is handled the same way, and also recorded so that the flow stops at its next stage boundary
-    # should the KeyboardInterrupt be swallowed on its way up (flows/interrupt.py). A command started with
-    # SIGINT ignored (a background job) keeps ignoring it.
-    interrupt.reset()
-    previous = signal.signal(signal.SIGTERM, interrupt.request_stop)
-    previous_int = signal.getsignal(signal.SIGINT)
-    if previous_int is signal.default_int_handler:
-        signal.signal(signal.SIGINT, interrupt.request_stop)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         with temporary_settings({PREFECT_API_URL: server.api_url}):
             try:
@@ -142,8 +137,6 @@ def _prefect_api() -> Any:
     finally:
         server.stop()
         signal.signal(signal.SIGTERM, previous)
-        if previous_int is signal.default_int_handler:
-            signal.signal(signal.SIGINT, previous_int)
 
 
 def _resume_command(store_root: str) -> str:

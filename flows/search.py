@@ -14,7 +14,6 @@ from prefect.runtime import flow_run
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
 from dataswarms_core.storage import is_local, join
-from flows import interrupt
 from tasks import (
     export_results,
     init_swarm,
@@ -87,14 +86,11 @@ def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = Fa
     if not config.run_name:
         config = config.model_copy(update={"run_name": stages.default_run_name(config, flow_run_id)})
     info = prepare_run(config, resume, force, flow_run_id)
-    interrupt.check()
     write_progress(config, "seed-generators")
     seeds = _adapters(train_seed_generators, config, info, "seed_generators")
-    interrupt.check()
     write_progress(config, "test-takers")
     takers = _adapters(train_test_takers, config, info, "test_takers")
     if "novelty" in config.scoring.components:
-        interrupt.check()
         write_progress(config, "reference")
         score_reference(config, info, takers)
     pointer = init_swarm(config, info, seeds)
@@ -102,13 +98,10 @@ def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = Fa
     if k:
         print(f"resuming {config.run_name} at iteration {k} from {pointer['swarm']}")
     while not stopped and k < config.pso.max_iterations:
-        interrupt.check()
         write_progress(config, "synthesis", k)
         synthesize_items(config, info, k)
-        interrupt.check()
         write_progress(config, "scoring", k)
         scores = score_items(config, info, k, takers)
-        interrupt.check()
         write_progress(config, "pso", k, utilities=scores["utilities"])
         step = update_swarm(config, info, k)
         print(
@@ -117,7 +110,6 @@ def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = Fa
         )
         stopped = step["stopped"]
         k += 1
-    interrupt.check()
     write_progress(config, "export")
     summary = export_results(config, info, started)
     write_progress(config, "done", summary["iterations_completed"] - 1)

@@ -150,7 +150,7 @@ def _execute(cfg: Any, *, resume: bool, force: bool, retries: int, console: Any)
 
     from dataswarms_core import stages
     from dataswarms_core.errors import DataSwarmsError
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     started = time.time()
     store = stages.run_store(cfg)

@@ -14,7 +14,7 @@ from prefect.runtime import flow_run
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
 from dataswarms_core.storage import is_local, join
-from tasks import (
+from dataswarms.tasks import (
     export_results,
     init_swarm,
     prepare_run,

@@ -76,7 +76,7 @@ def main() -> None:
     else:
         raise SystemExit(f"unknown crash point {point}")
 
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     config = RunConfig.model_validate(json.loads(open(config_path).read()))
     data_swarms_search(config)

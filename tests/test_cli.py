@@ -3,7 +3,7 @@
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from dataswarms.flows.cli import app
 
 runner = CliRunner()
 

@@ -25,7 +25,7 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     root = tmp_path / "runs"
     state = data_swarms_search(tiny_search_config(format_model_dir, root, "tiny-a"), return_state=True)
@@ -114,7 +114,7 @@ def test_same_seed_same_swarm(prefect_harness, format_model_dir, tmp_path):
     """Seeded runs are reproducible: two runs with one config give identical utilities and swarm tensors."""
     from safetensors.torch import load_file
 
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     one = data_swarms_search(
         tiny_search_config(format_model_dir, tmp_path / "r1", "same", **{"pso.max_iterations": 1})
@@ -129,7 +129,7 @@ def test_same_seed_same_swarm(prefect_harness, format_model_dir, tmp_path):
 
 
 def test_existing_run_name_is_refused(prefect_harness, format_model_dir, tmp_path):
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     cfg = tiny_search_config(format_model_dir, tmp_path, "dup", **{"pso.max_iterations": 1})
     (tmp_path / "dup").mkdir()
@@ -157,7 +157,7 @@ def test_composite_of_every_objective_with_adapter_and_endpoint_test_takers(
     prefect_harness, format_model_dir, openai_server, tmp_path
 ):
     from dataswarms_core.objectives import composite
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     base_url, served = openai_server
     weights = {"difficulty": 0.3, "separation": 0.2, "novelty": 0.2, "consistency": 0.2, "realistic": 0.1}
@@ -196,7 +196,7 @@ def test_composite_of_every_objective_with_adapter_and_endpoint_test_takers(
 def test_storage_secrets_never_reach_prefect_or_the_run_folder(prefect_harness, format_model_dir, tmp_path):
     from prefect.client.orchestration import get_client
 
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     cfg = tiny_search_config(
         format_model_dir,
@@ -216,7 +216,7 @@ def test_storage_secrets_never_reach_prefect_or_the_run_folder(prefect_harness, 
 
 def test_flow_retry_never_takes_over_an_existing_run(prefect_harness, format_model_dir, tmp_path):
     """--retries on a name that is taken: every attempt refuses; the existing run is left as it was."""
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     cfg = tiny_search_config(format_model_dir, tmp_path, "taken", **{"pso.max_iterations": 1})
     data_swarms_search(cfg)

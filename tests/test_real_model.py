@@ -32,7 +32,7 @@ def test_cli_search_with_smollm2(prefect_harness, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from flows.cli import app
+    from dataswarms.flows.cli import app
 
     config = tmp_path / "real.yaml"
     config.write_text(yaml.safe_dump(CONFIG))

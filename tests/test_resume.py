@@ -48,7 +48,7 @@ def _run_and_kill(cfg, tmp_path: Path, point: str) -> None:
 @pytest.fixture(scope="module")
 def reference_run(prefect_harness, format_model_dir, tmp_path_factory):
     """An uninterrupted 3-iteration search; its run folder and summary."""
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     root = tmp_path_factory.mktemp("reference")
     cfg = tiny_search_config(format_model_dir, root, "crash", **{"pso.max_iterations": 3})
@@ -59,7 +59,7 @@ def reference_run(prefect_harness, format_model_dir, tmp_path_factory):
 def test_killed_run_resumes_to_the_uninterrupted_result(reference_run, format_model_dir, tmp_path, point):
     """SIGKILL at a point of iteration 1 or 2 in a subprocess; the resumed run ends with the swarm state and
     the figures of the uninterrupted run."""
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     reference_dir, reference = reference_run
     cfg = tiny_search_config(format_model_dir, tmp_path, "crash", **{"pso.max_iterations": 3})
@@ -84,7 +84,7 @@ def test_changed_config_on_resume_is_refused_with_the_fields_named(
     prefect_harness, format_model_dir, tmp_path
 ):
     from dataswarms_core.errors import ConfigMismatchError
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     cfg = tiny_search_config(format_model_dir, tmp_path, "changed", **{"pso.max_iterations": 1})
     data_swarms_search(cfg)
@@ -123,7 +123,7 @@ def test_prefect_flow_retry_resumes_from_the_checkpoint(
     """A failure in iteration 1 fails the flow run; its Prefect retry resumes at iteration 1 (iteration 0 is
     not redone) and ends where the uninterrupted run ends."""
     import dataswarms_core.scoring as scoring
-    from flows.search import data_swarms_search
+    from dataswarms.flows.search import data_swarms_search
 
     reference_dir, reference = reference_run
     calls = {"judge": 0, "synthesis": 0}
@@ -155,7 +155,7 @@ def test_prefect_flow_retry_resumes_from_the_checkpoint(
 def test_cli_resume_of_an_interrupted_run(prefect_harness, format_model_dir, tmp_path, reference_run):
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from dataswarms.flows.cli import app
 
     reference_dir, reference = reference_run
     cfg = tiny_search_config(format_model_dir, tmp_path, "crash", **{"pso.max_iterations": 3})
@@ -180,8 +180,8 @@ def test_search_on_s3_checkpoints_there_and_resumes(
 ):
     import s3fs
 
-    import flows.search
-    from flows.search import data_swarms_search
+    import dataswarms.flows.search as search_module
+    from dataswarms.flows.search import data_swarms_search
 
     endpoint, options = s3_bucket
     fs = s3fs.S3FileSystem(**options)
@@ -211,7 +211,7 @@ def test_search_on_s3_checkpoints_there_and_resumes(
 
     monkeypatch.setattr(Store, "write_bytes", write_bytes)
     monkeypatch.setattr(
-        flows.search, "update_swarm", flows.search.update_swarm.with_options(retries=1, retry_delay_seconds=0)
+        search_module, "update_swarm", search_module.update_swarm.with_options(retries=1, retry_delay_seconds=0)
     )
     state = data_swarms_search(_s3_config(format_model_dir, endpoint, "outage"), return_state=True)
     assert state.is_failed()

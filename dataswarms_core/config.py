@@ -12,7 +12,7 @@ import json
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -24,8 +24,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
+from .backends import BACKENDS, local_backend_names
 from .errors import ConfigError
+from .judges import JUDGES
+from .objectives import COMPOSITE, OBJECTIVES, objective_needs
 from .pso.config import PSOConfig
 
 BUILTIN_CONFIGS = ("quickstart", "paper")
@@ -47,6 +51,19 @@ class ModelConfig(_Section):
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available.")
+    backend: str = Field(
+        "hf", description="Local generation backend (a registered one of kind 'local', see backends.py)."
+    )
+
+    @field_validator("backend")
+    @classmethod
+    def _local_backend(cls, value: str) -> str:
+        local = local_backend_names()
+        if value not in local:
+            kind = BACKENDS.get(value).extra.get("kind") if value in BACKENDS else None
+            what = f"{value!r} is an {kind} backend" if kind else f"unknown local backend {value!r}"
+            raise ValueError(f"{what}; known local backends: {', '.join(local)}")
+        return value
 
 
 class TaskConfig(_Section):
@@ -75,17 +92,31 @@ class LoraSettings(_Section):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
 
 
-class SeedGeneratorConfig(_Section):
-    """Seed-generator SFT (docs/method.md §1): k-means clusters of dev inputs, one LoRA adapter per cluster."""
+_Steps = Annotated[int, Field(ge=1, description="Optimiser steps per adapter.")]
+_BatchSize = Annotated[int, Field(ge=1, description="Sequences per optimiser step.")]
 
+
+class SFTSettings(_Section):
+    """Supervised LoRA fine-tuning (docs/method.md §1), shared by seed generators and test takers: causal-LM
+    loss on the reply only. Defaults here are the seed generators'; a section may override them."""
+
+    steps: _Steps = 200
+    batch_size: _BatchSize = 4
+    learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate.")
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+
+
+# Pydantic orders fields by reversed MRO: a section lists its own choices in a base named after SFTSettings
+# (``class X(SFTSettings, _XChoices)``), so its YAML dump keeps them before the SFT settings.
+class _SeedGeneratorChoices(_Section):
     n_generators: int = Field(4, ge=1, description="K: clusters = seed generators = particles.")
     embedding: Literal["minilm", "tfidf"] = Field(
         "minilm", description="Sentence embeddings (all-MiniLM-L6-v2, offline) or TF-IDF for k-means."
     )
-    steps: int = Field(200, ge=1, description="Optimiser steps per adapter.")
-    batch_size: int = Field(4, ge=1, description="Sequences per step.")
-    learning_rate: float = Field(1e-4, gt=0)
-    lora: LoraSettings = Field(default_factory=LoraSettings)
+
+
+class SeedGeneratorConfig(SFTSettings, _SeedGeneratorChoices):
+    """Seed-generator SFT (docs/method.md §1): k-means clusters of dev inputs, one LoRA adapter per cluster."""
 
 
 class EndpointConfig(_Section):
@@ -119,16 +150,17 @@ class TestTakerSpec(_Section):
         return self
 
 
-class TestTakerConfig(_Section):
+class _TestTakerChoices(_Section):
+    include_base: bool = Field(True, description="The base model itself is a test taker (named 'base').")
+    n_adapters: int = Field(2, ge=0, description="LoRA test takers t0.., each on another cluster's pairs.")
+
+
+class TestTakerConfig(SFTSettings, _TestTakerChoices):
     """Test takers: the base model, LoRA adapters trained on input→output pairs of different clusters, and
     any extra adapter folders or endpoint models."""
 
-    include_base: bool = Field(True, description="The base model itself is a test taker (named 'base').")
-    n_adapters: int = Field(2, ge=0, description="LoRA test takers t0.., each on another cluster's pairs.")
-    steps: int = Field(100, ge=1)
-    batch_size: int = Field(8, ge=1)
-    learning_rate: float = Field(1e-4, gt=0)
-    lora: LoraSettings = Field(default_factory=LoraSettings)
+    steps: _Steps = 100
+    batch_size: _BatchSize = 8
     extra: list[TestTakerSpec] = Field(
         default_factory=list, description="Adapter folders and endpoint models."
     )
@@ -161,15 +193,23 @@ class GenerationConfig(_Section):
     batch_size: int = Field(32, ge=1, description="Sequences per generate() call, mixed across adapters.")
 
 
-ObjectiveName = Literal["difficulty", "separation", "novelty", "consistency", "realistic", "composite"]
-ComponentName = Literal["difficulty", "separation", "novelty", "consistency", "realistic"]
+_MOVED_TO_JUDGE = {
+    "judge": "name",
+    "dev_judge": "dev_name",
+    "judge_endpoint": "endpoint",
+    "judge_retries": "retries",
+    "judge_max_new_tokens": "max_new_tokens",
+}
 
 
 class ScoringConfig(_Section):
     """Test takers answer the items; a judge scores each answer in [0, 1]; the objective gives utilities."""
 
-    objective: ObjectiveName = Field("difficulty", description="Objective maximised (docs/method.md §4).")
-    composite_weights: dict[ComponentName, float] = Field(
+    objective: str = Field(
+        "difficulty",
+        description="Objective maximised (docs/method.md §4): a registered objective or 'composite'.",
+    )
+    composite_weights: dict[str, float] = Field(
         default_factory=lambda: {"difficulty": 0.6, "separation": 0.2, "novelty": 0.2},
         description="Weights of the composite objective (the authors': 0.6 / 0.2 / 0.2).",
     )
@@ -192,20 +232,6 @@ class ScoringConfig(_Section):
         description="Corpus of real user queries (built-in name or JSONL/CSV/... file).",
     )
     realistic_neighbours: int = Field(5, ge=1, description="k nearest corpus queries averaged per item.")
-    judge: Literal["expected-score", "generative"] = Field(
-        "expected-score", description="Judge of generated items (docs/method.md §3)."
-    )
-    judge_endpoint: EndpointConfig | None = Field(
-        None, description="Judge with an endpoint model instead of the base model (generative judge only)."
-    )
-    judge_retries: int = Field(
-        2, ge=0, description="Generative judge: extra attempts for a reply without a score."
-    )
-    judge_max_new_tokens: int = Field(16, ge=2, description="Generative judge: reply length limit.")
-    dev_judge: Literal["reference", "expected-score", "generative"] = Field(
-        "reference",
-        description="Judge of real dev items (novelty's reference scores); 'reference' compares with `output`.",
-    )
     answer_max_new_tokens: int = Field(256, ge=1, description="Length limit of a test taker's answer.")
     answer_temperature: float = Field(0.0, ge=0, description="0: greedy answers.")
     batch_size: int = Field(32, ge=1, description="Sequences per generate()/forward call.")
@@ -217,13 +243,37 @@ class ScoringConfig(_Section):
         ),
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_keys(cls, data: Any) -> Any:
+        moved = [k for k in _MOVED_TO_JUDGE if isinstance(data, dict) and k in data]
+        if moved:
+            raise PydanticCustomError(
+                "moved_key",
+                "; ".join(f"scoring.{k} moved to judge.{_MOVED_TO_JUDGE[k]}" for k in moved),
+            )
+        return data
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, value: str) -> str:
+        if value != COMPOSITE and value not in OBJECTIVES:
+            raise ValueError(
+                f"unknown objective {value!r}; known: {', '.join([*OBJECTIVES.names(), COMPOSITE])}"
+            )
+        return value
+
+    @field_validator("composite_weights")
+    @classmethod
+    def _known_components(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = [k for k in value if k not in OBJECTIVES]
+        if unknown:
+            raise ValueError(f"unknown objective(s) {unknown}; known: {', '.join(OBJECTIVES.names())}")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> ScoringConfig:
-        if self.judge_endpoint is not None and self.judge != "generative":
-            raise ValueError(
-                "scoring.judge_endpoint needs scoring.judge 'generative' (endpoints give no token probabilities)"
-            )
-        if self.objective == "composite":
+        if self.objective == COMPOSITE:
             if not self.composite_weights or any(w < 0 for w in self.composite_weights.values()):
                 raise ValueError("scoring.composite_weights: give at least one objective with a weight >= 0")
             if sum(self.composite_weights.values()) <= 0:
@@ -232,10 +282,50 @@ class ScoringConfig(_Section):
 
     @property
     def components(self) -> list[str]:
-        """The objectives whose values a run needs: the composite's weighted ones, or the objective."""
-        if self.objective == "composite":
-            return [k for k in ComponentName.__args__ if k in self.composite_weights]  # type: ignore[attr-defined]
+        """The objectives whose values a run needs: the composite's weighted ones (in registration order),
+        or the objective."""
+        if self.objective == COMPOSITE:
+            return [k for k in OBJECTIVES.names() if k in self.composite_weights]
         return [self.objective]
+
+
+class JudgeConfig(_Section):
+    """The judges (docs/method.md §3): one for generated items, one for real dev items (novelty's reference
+    scores). Names are registered judges (``judges.JUDGES``)."""
+
+    name: str = Field("expected-score", description="Judge of generated items.")
+    dev_name: str = Field(
+        "reference",
+        description="Judge of real dev items (novelty's reference scores); 'reference' compares with output.",
+    )
+    endpoint: EndpointConfig | None = Field(
+        None,
+        description="Judge with an endpoint model instead of the base model (judges without token probs).",
+    )
+    retries: int = Field(2, ge=0, description="Generative judge: extra attempts for a reply without a score.")
+    max_new_tokens: int = Field(16, ge=2, description="Generative judge: reply length limit.")
+
+    @field_validator("name", "dev_name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        JUDGES.get(value)  # UnknownNameError (a ValueError) lists the known judges
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> JudgeConfig:
+        # Generated items carry no reference answers; an endpoint gives no token probabilities.
+        needs = JUDGES.get(self.name).needs
+        for need, problem in (
+            (
+                "reference_answers",
+                "needs reference answers, which generated items lack (use it as judge.dev_name)",
+            ),
+            ("token_probs", "needs token probabilities, which judge.endpoint cannot give"),
+        ):
+            if need in needs and (need == "reference_answers" or self.endpoint is not None):
+                usable = [e.name for e in JUDGES if not {"reference_answers", need} & e.needs]
+                raise ValueError(f"judge.name {self.name!r} {problem}; use one of: {', '.join(usable)}")
+        return self
 
 
 class ExportConfig(_Section):
@@ -320,6 +410,7 @@ class RunConfig(_Section):
     test_takers: TestTakerConfig = Field(default_factory=TestTakerConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
     pso: PSOConfig = Field(default_factory=PSOConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
@@ -336,19 +427,25 @@ class RunConfig(_Section):
 
     @model_validator(mode="after")
     def _cross_check(self) -> RunConfig:
-        if (
-            "consistency" in self.scoring.components
-            and self.generation.calls_per_generator < self.scoring.consistency_sets
-        ):
+        components = self.scoring.components
+        needs = objective_needs(components)
+
+        def needing(need: str, verb: str) -> str:  # "consistency needs", "separation and novelty need"
+            names = [n for n in components if need in OBJECTIVES.get(n).needs]
+            return f"{' and '.join(names)} {verb}{'s' if len(names) == 1 else ''}"
+
+        if "item_sets" in needs and self.generation.calls_per_generator < self.scoring.consistency_sets:
             raise ValueError(
-                f"consistency needs generation.calls_per_generator >= scoring.consistency_sets "
+                f"{needing('item_sets', 'need')} generation.calls_per_generator >= scoring.consistency_sets "
                 f"({self.generation.calls_per_generator} < {self.scoring.consistency_sets}): each item set comes from its own calls"
             )
         takers = (
             int(self.test_takers.include_base) + self.test_takers.n_adapters + len(self.test_takers.extra)
         )
-        if {"separation", "novelty"} & set(self.scoring.components) and takers < 2:
-            raise ValueError(f"separation and novelty compare test takers: need at least 2, got {takers}")
+        if "test_takers>=2" in needs and takers < 2:
+            raise ValueError(
+                f"{needing('test_takers>=2', 'compare')} test takers: need at least 2, got {takers}"
+            )
         return self
 
     def public_dict(self) -> dict[str, Any]:

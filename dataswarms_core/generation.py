@@ -44,7 +44,9 @@ class GenerationRequest:
 
 
 class GenerationBackend(Protocol):
-    """What synthesis and scoring need from a model backend."""
+    """What synthesis and scoring need from a model backend. Backends are chosen by name from
+    :data:`~dataswarms_core.backends.BACKENDS` (the local one by ``model.backend``; ``hf``: :class:`HFBackend`).
+    """
 
     def generate(
         self, requests: Sequence[GenerationRequest], *, max_new_tokens: int, temperature: float, top_p: float,

@@ -13,17 +13,25 @@ Shapes: G generators, T test takers, R item sets per generator.
 | consistency | 1 − mean_t std_r m_r[g, t] (population std over the R sets) |
 | realistic | mean over g's items of the mean BM25 score of its k nearest real user queries |
 | composite | Σ_j w_j · objective_j, optionally min–max normalised across the swarm per objective |
+
+The pure functions below compute them; :data:`OBJECTIVES` registers one :class:`Objective` per name (all but
+``composite``, which is a weighted sum of registered ones), saying what each needs from the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-OBJECTIVE_NAMES = ("difficulty", "separation", "novelty", "consistency", "realistic")
-# The lowest value each objective takes (for generators without items when on_empty_generator is "worst").
-OBJECTIVE_MIN: dict[str, float] = dict.fromkeys(OBJECTIVE_NAMES, 0.0)
+from .registry import Registry
+
+if TYPE_CHECKING:
+    from .config import ScoringConfig
+
+COMPOSITE = "composite"  # the weighted sum of registered objectives; not a registry entry
 NOVELTY_FLOOR = 1e-6
 
 
@@ -175,3 +183,113 @@ def composite(
         part = minmax(components[name]) if normalise else np.asarray(components[name], dtype=np.float64)
         total = w * part if total is None else total + w * part
     return total
+
+
+# -- the registry --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ObjectiveInputs:
+    """What an objective may read, for the G' generators that wrote items (empty ones are left out).
+
+    Attributes:
+        m: (G', T) mean judge scores in [0, 1].
+        set_matrices: (R, G', T) mean scores per item set (NaN where a set has no judged item); computed
+            only when an objective needs ``item_sets``, else None.
+        reference: (T,) the test takers' mean scores on real dev items (``reference_scores``), else None.
+        items: per generator, its items (G' lists), when an objective needs ``items``, else None.
+        corpus: the BM25 query corpus, when an objective needs ``corpus``, else None.
+        settings: the run's ``scoring`` section, for objectives with options (None in unit tests).
+    """
+
+    m: np.ndarray
+    set_matrices: np.ndarray | None = None
+    reference: Sequence[float] | None = None
+    items: Sequence[Sequence[str]] | None = None
+    corpus: BM25Corpus | None = None
+    settings: ScoringConfig | None = None
+
+
+class Objective(Protocol):
+    """An objective: ``(inputs) -> (G',)`` utilities, higher is better; NaN where undefined for a generator
+    (the caller then gives that generator the entry's ``lowest`` value and reports it)."""
+
+    def __call__(self, inputs: ObjectiveInputs) -> np.ndarray: ...
+
+
+OBJECTIVE_NEEDS = {
+    "reference_scores": "the test takers' mean scores on real dev items",
+    "item_sets": "the answers split into independent item sets by call",
+    "items": "the generators' items",
+    "corpus": "a corpus of real user queries",
+    "test_takers>=2": "at least 2 test takers",
+}
+OBJECTIVES: Registry[Objective] = Registry("objective", known_needs=OBJECTIVE_NEEDS)
+
+
+def objective_needs(names: Iterable[str]) -> frozenset[str]:
+    """The union of the ``needs`` of the named objectives (registered names; not ``"composite"``).
+
+    Raises:
+        UnknownNameError: a name is not registered.
+    """
+    return frozenset().union(*(OBJECTIVES.get(n).needs for n in names))
+
+
+_SOURCE = "docs/method.md §4"
+
+
+@OBJECTIVES.register(
+    "difficulty", source=_SOURCE, lowest=0.0,
+    summary="1 − max_t m[g, t]: hard even for the strongest test taker",
+)  # fmt: skip
+def _difficulty_objective(inputs: ObjectiveInputs) -> np.ndarray:
+    return difficulty(inputs.m)
+
+
+@OBJECTIVES.register(
+    "separation", source=_SOURCE, lowest=0.0, needs=("test_takers>=2",),
+    summary="mean gap between adjacent sorted m[g, ·] = (max_t − min_t) / (T − 1)",
+)  # fmt: skip
+def _separation_objective(inputs: ObjectiveInputs) -> np.ndarray:
+    return separation(inputs.m)
+
+
+@OBJECTIVES.register(
+    "novelty", source=_SOURCE, lowest=0.0, needs=("reference_scores", "test_takers>=2"),
+    options=("scoring.novelty_dev_items", "judge.dev_name"),
+    summary=(
+        "KL(q ‖ m[g, ·]) with q each test taker's mean score on `scoring.novelty_dev_items` real dev items "
+        "(answered once per run, judged by `judge.dev_name`; `reference_scores.json`); both vectors floored "
+        "at 1e-6 and normalised"
+    ),
+)  # fmt: skip
+def _novelty_objective(inputs: ObjectiveInputs) -> np.ndarray:
+    return novelty(inputs.m, inputs.reference)
+
+
+@OBJECTIVES.register(
+    "consistency", source=_SOURCE, lowest=0.0, needs=("item_sets",), options=("scoring.consistency_sets",),
+    summary=(
+        "the calls of each generator are split into R = `scoring.consistency_sets` independent item sets; "
+        "1 − mean_t std_r m_r[g, t] (population std); needs `generation.calls_per_generator` ≥ R"
+    ),
+)  # fmt: skip
+def _consistency_objective(inputs: ObjectiveInputs) -> np.ndarray:
+    return consistency(inputs.set_matrices)
+
+
+@OBJECTIVES.register(
+    "realistic", source=_SOURCE, lowest=0.0, needs=("items", "corpus"),
+    options=("scoring.realistic_corpus", "scoring.realistic_neighbours"),
+    summary=(
+        "mean over g's items of the mean BM25 score (`bm25s`) of its `scoring.realistic_neighbours` nearest "
+        "queries in `scoring.realistic_corpus` (default: 500 real questions from TruthfulQA and GSM8K, see "
+        "`dataswarms_core/builtin/LICENSE-USER-QUERIES`)"
+    ),
+)  # fmt: skip
+def _realistic_objective(inputs: ObjectiveInputs) -> np.ndarray:
+    return realistic(inputs.items, inputs.corpus)
+
+
+def lowest(name: str) -> float:
+    """The lowest value objective ``name`` takes (given to generators without items, or where undefined)."""
+    return float(OBJECTIVES.get(name).extra["lowest"])

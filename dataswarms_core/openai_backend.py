@@ -1,8 +1,10 @@
 """A :class:`~dataswarms_core.generation.GenerationBackend` over an OpenAI-compatible chat-completions
 endpoint (OpenAI, vLLM, llama.cpp's server, ``transformers serve``), with the ``openai`` client.
 
-Usable as a test taker and as a generative judge. The API key is read from the environment variable named
-in the configuration and is never logged or written. Transient failures (connection errors, timeouts,
+Usable as a test taker and as a generative judge; registered as the ``openai`` endpoint backend in
+:data:`~dataswarms_core.backends.BACKENDS` (built by :func:`~dataswarms_core.backends.endpoint_backend`).
+The API key is read from the environment variable named in the configuration and is never logged or
+written. Transient failures (connection errors, timeouts,
 408/409/429/5xx) are retried by the client with exponential backoff (``max_retries``); requests run
 ``concurrency`` at a time.
 """

@@ -61,16 +61,48 @@ def test_yaml_file_and_overrides(tmp_path):
             "consistency needs generation.calls_per_generator >= scoring.consistency_sets",
         ),
         (
-            "scoring: {judge_endpoint: {base_url: 'http://x/v1', model: m}}\n",
+            "judge: {endpoint: {base_url: 'http://x/v1', model: m}}\n",
             None,
-            "needs scoring.judge 'generative'",
+            "judge.name 'expected-score' needs token probabilities, which judge.endpoint cannot give; "
+            "use one of: generative",
+        ),
+        ("judge: {name: reference}\n", None, "judge.name 'reference' needs reference answers"),
+        (
+            "judge: {name: banana}\n",
+            None,
+            "judge.name: .*unknown judge 'banana'; known: expected-score, generative, reference",
+        ),
+        ("judge: {dev_name: banana}\n", None, "judge.dev_name: .*unknown judge 'banana'"),
+        ("scoring: {judge: generative}\n", None, "c.yaml: scoring: scoring.judge moved to judge.name$"),
+        (
+            "scoring: {judge_retries: 3, dev_judge: reference}\n",
+            None,
+            "scoring.dev_judge moved to judge.dev_name; scoring.judge_retries moved to judge.retries",
+        ),
+        ("scoring: {judge_endpoint: null}\n", None, "scoring.judge_endpoint moved to judge.endpoint"),
+        ("scoring: {judge_max_new_tokens: 8}\n", None, "scoring.judge_max_new_tokens moved to judge.max_new"),
+        (
+            "model: {backend: vllm}\n",
+            None,
+            "model.backend: .*unknown local backend 'vllm'; known local backends: hf",
+        ),
+        ("model: {backend: openai}\n", None, "'openai' is an endpoint backend; known local backends: hf"),
+        (
+            "scoring: {objective: composite, composite_weights: {banana: 1}}\n",
+            None,
+            r"scoring.composite_weights: .*unknown objective\(s\) \['banana'\]; known: difficulty, sep",
         ),
         (
             "scoring: {objective: composite, composite_weights: {difficulty: 0}}\n",
             None,
             "the weights sum to 0",
         ),
-        ("scoring: {objective: banana}\n", None, "scoring.objective: Input should be 'difficulty'"),
+        (
+            "scoring: {objective: banana}\n",
+            None,
+            "scoring.objective: .*unknown objective 'banana'; known: difficulty, separation, novelty, "
+            "consistency, realistic, composite",
+        ),
         ("test_takers: {extra: [{name: x}]}\n", None, "give exactly one of 'adapter' or 'endpoint'"),
         ("test_takers: {extra: [{name: t0, adapter: /a}]}\n", None, r"names \['t0'\] repeat or clash"),
         (
@@ -120,6 +152,46 @@ def test_components_of_each_objective():
     assert composite.components == ["difficulty", "separation", "novelty"]
     for name in ("difficulty", "separation", "novelty", "consistency", "realistic", "composite"):
         load_config("quickstart", {"scoring.objective": name})  # the quickstart accepts every objective
+
+
+def test_judge_section_and_backend_defaults():
+    for name in ("quickstart", "paper"):
+        cfg = load_config(name)
+        assert (cfg.judge.name, cfg.judge.dev_name, cfg.judge.endpoint) == (
+            "expected-score",
+            "reference",
+            None,
+        )
+        assert (cfg.judge.retries, cfg.judge.max_new_tokens, cfg.model.backend) == (2, 16, "hf")
+    endpoint = {"base_url": "http://127.0.0.1:8000/v1", "model": "judge"}
+    cfg = load_config("quickstart", {"judge.name": "generative", "judge.endpoint": endpoint})
+    assert cfg.judge.endpoint.model == "judge"
+    assert "judge" not in RunConfig().public_dict()["scoring"]
+
+
+def test_sft_settings_are_shared_with_each_sections_defaults():
+    from dataswarms_core.config import SeedGeneratorConfig, SFTSettings, TestTakerConfig
+
+    sg, tt = SeedGeneratorConfig(), TestTakerConfig()
+    assert isinstance(sg, SFTSettings) and isinstance(tt, SFTSettings)
+    assert (sg.steps, sg.batch_size, sg.learning_rate) == (200, 4, 1e-4)
+    assert (tt.steps, tt.batch_size, tt.learning_rate) == (100, 8, 1e-4)
+    # The YAML keys and their order are what they were before the settings were shared.
+    assert list(sg.model_dump()) == [
+        "n_generators",
+        "embedding",
+        "steps",
+        "batch_size",
+        "learning_rate",
+        "lora",
+    ]
+    assert list(tt.model_dump()) == [
+        "include_base", "n_adapters", "steps", "batch_size", "learning_rate", "lora", "extra",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        TestTakerConfig(steps=0)
+    quick = load_config("quickstart")
+    assert (quick.seed_generators.steps, quick.test_takers.steps, quick.test_takers.batch_size) == (4, 6, 4)
 
 
 def test_public_dict_hides_storage_options():

@@ -29,6 +29,10 @@ class StorageError(DataSwarmsError):
     """A checkpoint or artifact cannot be read or written."""
 
 
+class FormatError(StorageError):
+    """A run file was written in another format version than this dataswarms reads."""
+
+
 class ScoringError(DataSwarmsError):
     """Items cannot be scored (e.g. every judgement of a generator failed)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,17 +13,20 @@ from .errors import ScoringError
 from .generation import GenerationBackend, GenerationRequest
 from .judges import Judge
 from .objectives import (
-    OBJECTIVE_MIN,
+    COMPOSITE,
+    OBJECTIVE_NEEDS,
+    OBJECTIVES,
     BM25Corpus,
+    ObjectiveInputs,
     composite,
-    consistency,
-    difficulty,
-    novelty,
-    realistic,
-    separation,
+    lowest,
+    objective_needs,
 )
 from .prompts import answer_messages
 from .seeding import derive_seed
+
+if TYPE_CHECKING:
+    from .config import ScoringConfig
 
 
 @dataclass(frozen=True)
@@ -161,12 +164,16 @@ class ObjectiveResult:
         empty_generators: generators without any item (given each objective's minimum).
         undefined: objective name → generators for which it was undefined (e.g. consistency with fewer than
             two scored item sets), given the objective's minimum.
+        score_matrix: (G, T) m[g, t], NaN where nothing was judged (see :func:`score_matrix`).
+        failed: (G, T) failed (missing) judgements.
     """
 
     utilities: list[float]
     components: dict[str, list[float]]
     empty_generators: list[str]
     undefined: dict[str, list[str]] = field(default_factory=dict)
+    score_matrix: np.ndarray | None = None
+    failed: np.ndarray | None = None
 
 
 def compute_objectives(
@@ -183,23 +190,33 @@ def compute_objectives(
     n_sets: int = 4,
     items: Sequence[Sequence[str]] | None = None,
     corpus: BM25Corpus | None = None,
+    settings: ScoringConfig | None = None,
 ) -> ObjectiveResult:
     """Compute the requested objectives per generator and the utility (docs/method.md §4).
+
+    Each component is looked up in :data:`~dataswarms_core.objectives.OBJECTIVES`; set matrices, the
+    reference scores, the items and the corpus are computed or passed on only when a component needs them.
 
     Args:
         answers: judged answer rows (``generator``, ``test_taker``, ``score``, ``call``).
         objective: the objective maximised (a component name or ``"composite"``).
-        components: objectives to compute (must include every weighted one for a composite).
+        components: registered objectives to compute (must include every weighted one for a composite).
         weights, normalise: the composite's weights and per-objective min–max normalisation.
-        reference: (T,) test takers' mean scores on real dev items (novelty).
-        n_sets: R item sets (consistency).
-        items: per generator, its items (realistic).
-        corpus: the BM25 corpus (realistic).
+        reference: (T,) test takers' mean scores on real dev items (``reference_scores``: novelty).
+        n_sets: R item sets (``item_sets``: consistency).
+        items: per generator (G lists), its items (``items``: realistic).
+        corpus: the BM25 corpus (``corpus``: realistic).
+        settings: the run's ``scoring`` section, handed to the objectives (:class:`ObjectiveInputs`).
 
     Raises:
+        UnknownNameError: ``objective`` or a component is not a registered objective.
         ScoringError: a generator with items but a test taker all of whose judgements failed; an empty
-            generator when ``on_empty_generator`` is ``"error"``; a needed input missing.
+            generator when ``on_empty_generator`` is ``"error"``; an input a component needs is missing;
+            ``objective`` is not among ``components``.
     """
+    needs = objective_needs(components)
+    if objective != COMPOSITE and OBJECTIVES.get(objective).name not in components:
+        raise ScoringError(f"objective {objective!r} is not among the components computed {list(components)}")
     m, judged, failed = score_matrix(answers, generators, test_takers)
     empty = [g for i, g in enumerate(generators) if (judged[i] + failed[i]).sum() == 0]
     if empty and on_empty_generator == "error":
@@ -213,36 +230,42 @@ def compute_objectives(
                 f"generator {g}: every judgement of test taker(s) {lost} failed ({int(failed[i].sum())} "
                 "failures); no utility can be computed"
             )
+    available = {
+        "reference_scores": reference is not None,
+        "item_sets": n_sets >= 1,
+        "items": items is not None,
+        "corpus": corpus is not None,
+        "test_takers>=2": len(test_takers) >= 2,
+    }
+    for name in components:
+        missing = [OBJECTIVE_NEEDS[n] for n in sorted(OBJECTIVES.get(name).needs) if not available[n]]
+        if missing:
+            raise ScoringError(f"{name} needs {' and '.join(missing)}")
     keep = [i for i, g in enumerate(generators) if g not in empty]
-    sub = m[keep]  # (G', T)
+    inputs = ObjectiveInputs(
+        m=m[keep],  # (G', T)
+        set_matrices=(
+            set_matrices(answers, generators, test_takers, n_sets)[:, keep, :]
+            if "item_sets" in needs
+            else None
+        ),  # (R, G', T)
+        reference=reference if "reference_scores" in needs else None,
+        items=[items[i] for i in keep] if "items" in needs else None,
+        corpus=corpus if "corpus" in needs else None,
+        settings=settings,
+    )
     values: dict[str, np.ndarray] = {}
     for name in components:
-        if name == "difficulty":
-            part = difficulty(sub)
-        elif name == "separation":
-            part = separation(sub)
-        elif name == "novelty":
-            if reference is None:
-                raise ScoringError("novelty needs the test takers' reference scores on real dev items")
-            part = novelty(sub, reference)
-        elif name == "consistency":
-            part = consistency(set_matrices(answers, generators, test_takers, n_sets)[:, keep, :])
-        elif name == "realistic":
-            if items is None or corpus is None:
-                raise ScoringError("realistic needs the generators' items and a query corpus")
-            part = realistic([items[i] for i in keep], corpus)
-        else:
-            raise ScoringError(f"unknown objective {name!r}")
-        full = np.full(len(generators), OBJECTIVE_MIN[name])
-        full[keep] = part
+        full = np.full(len(generators), lowest(name))
+        full[keep] = OBJECTIVES.get(name).impl(inputs)
         values[name] = full
     undefined = {}
     for name, vals in values.items():
         bad = [generators[i] for i in range(len(generators)) if np.isnan(vals[i])]
         if bad:
             undefined[name] = bad
-            vals[np.isnan(vals)] = OBJECTIVE_MIN[name]
-    if objective == "composite":
+            vals[np.isnan(vals)] = lowest(name)
+    if objective == COMPOSITE:
         total = composite(values, weights or {}, normalise)
     else:
         total = values[objective]
@@ -251,4 +274,6 @@ def compute_objectives(
         components={k: [float(x) for x in v] for k, v in values.items()},
         empty_generators=empty,
         undefined=undefined,
+        score_matrix=m,
+        failed=failed,
     )

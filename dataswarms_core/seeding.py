@@ -24,3 +24,17 @@ def derive_seed(run_seed: int, *parts: object) -> int:
     text = "\x1f".join([str(int(run_seed)), *(repr(p) for p in parts)])
     digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
+
+
+GENERATOR_SWARM = "generators"
+"""Name of the swarm of generators (the data swarm); the test takers' swarm is ``test_takers``."""
+
+
+def swarm_stream(swarm: str, label: str) -> tuple[str, ...]:
+    """The labels of a swarm's random stream ``label`` (e.g. ``"pso"``, ``"pso-init"``), for :func:`derive_seed`.
+
+    The generator swarm keeps the labels of the one-swarm layout (``("pso",)``), so seeded searches give the
+    same swarm as before named swarms existed; every other swarm adds its name (``("pso", "test_takers")``),
+    so no two swarms of a run share a random stream.
+    """
+    return (label,) if swarm == GENERATOR_SWARM else (label, swarm)

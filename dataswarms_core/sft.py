@@ -24,6 +24,7 @@ import numpy as np
 from .adapters import CONFIG_FILE, lora_config
 from .errors import DataError, ModelError
 from .prompts import answer_messages, generation_messages, numbered
+from .records import AdapterEntry, AdapterManifest
 from .seeding import derive_seed
 from .storage import Store
 
@@ -264,33 +265,36 @@ def train_adapters(
     store: Store,
     *,
     model_path: Path,
-    lora: Any,
-    steps: int,
-    batch_size: int,
-    learning_rate: float,
+    sft: Any,
     seed: int,
     dtype: str,
     device: str,
     base_model_name: str,
     on_start: Callable[[str, int, int], None] | None = None,
-) -> dict[str, Any]:
+) -> AdapterManifest:
     """Train one adapter per example set, upload each to ``store/<name>``, then write ``manifest.json``
     last (a folder with a manifest is complete). ``on_start(name, index, count)`` is called before each.
 
+    Args:
+        kind: ``seed_generators`` or ``test_takers``; adapter i's SFT seed is ``derive_seed(seed, kind, i)``.
+        sft: the SFT settings of that kind (a config section with ``steps``, ``batch_size``,
+            ``learning_rate`` and ``lora``).
+
     Returns:
-        The manifest: ``{"kind", "adapters": {name: {"url", "loss_first", "loss_last", ...}}}``.
+        The :class:`~dataswarms_core.records.AdapterManifest`: adapter URLs and their losses.
     """
-    manifest: dict[str, Any] = {"kind": kind, "adapters": {}}
+    adapters: dict[str, AdapterEntry] = {}
     for i, (name, examples) in enumerate(zip(names, example_sets, strict=True)):
         if on_start is not None:
             on_start(name, i, len(names))
         with tempfile.TemporaryDirectory(prefix=f"dataswarms-{name}-") as tmp:
             stats = train_lora(
-                model_path, examples, lora, steps=steps, batch_size=batch_size, learning_rate=learning_rate,
-                seed=derive_seed(seed, kind, i) % (2**32), output_dir=Path(tmp), dtype=dtype, device=device,
-                base_model_name=base_model_name,
+                model_path, examples, sft.lora, steps=sft.steps, batch_size=sft.batch_size,
+                learning_rate=sft.learning_rate, seed=derive_seed(seed, kind, i) % (2**32), output_dir=Path(tmp),
+                dtype=dtype, device=device, base_model_name=base_model_name,
             )  # fmt: skip
             url = store.upload_dir(tmp, name)
-        manifest["adapters"][name] = {"url": url, **stats}
-    store.write_json("manifest.json", manifest)
+        adapters[name] = AdapterEntry(url=url, **stats)
+    manifest = AdapterManifest(kind=kind, adapters=adapters)
+    manifest.write(store, "manifest.json")
     return manifest

@@ -168,9 +168,7 @@ class Store:
 
     def upload_dir(self, local_dir: str | os.PathLike[str], key: str) -> str:
         """Copy the files of a local folder (recursively) under ``key``; return the folder's URL."""
-        local_dir = Path(local_dir)
-        for file in sorted(p for p in local_dir.rglob("*") if p.is_file()):
-            self.write_bytes(posixpath.join(key, file.relative_to(local_dir).as_posix()), file.read_bytes())
+        copy_folder(Store(str(local_dir)), "", self, key)
         return self.url(key)
 
     @contextlib.contextmanager
@@ -184,14 +182,7 @@ class Store:
             yield path
             return
         with tempfile.TemporaryDirectory(prefix="dataswarms-") as tmp:
-            src = self._path(key).rstrip("/")
-            if not self.fs.exists(src):
-                raise StorageError(f"{self.url(key)}: folder not found")
-            for remote in self.fs.find(src):
-                rel = remote[len(src) :].lstrip("/")
-                dest = Path(tmp) / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(self.fs.cat_file(remote))
+            copy_folder(self, key, Store(tmp), "")
             yield Path(tmp)
 
     def remove(self, key: str) -> None:
@@ -199,3 +190,25 @@ class Store:
         path = self._path(key)
         if self.fs.exists(path):
             self.fs.rm(path, recursive=True)
+
+
+def copy_folder(src: Store, src_key: str, dst: Store, dst_key: str) -> list[str]:
+    """Copy every file under ``src_key`` of ``src`` (recursively, in sorted order) to ``dst_key`` of ``dst``,
+    across any two fsspec file systems (local ↔ S3, S3 → S3, ...). Each file is written with
+    :meth:`Store.write_bytes` (atomic on local storage).
+
+    Returns:
+        The keys written, relative to ``dst``.
+
+    Raises:
+        StorageError: ``src_key`` is not an existing folder (naming its URL).
+    """
+    root = src._path(src_key).rstrip("/")
+    if not src.fs.isdir(root):
+        raise StorageError(f"{src.url(src_key)}: folder not found")
+    written = []
+    for path in sorted(src.fs.find(root)):
+        rel = path[len(root) :].lstrip("/")
+        written.append(posixpath.join(dst_key, rel) if dst_key else rel)
+        dst.write_bytes(written[-1], src.fs.cat_file(path))
+    return written

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
 
 from .generation import GenerationBackend, GenerationRequest
 from .parsing import dedupe, parse_numbered_items
 from .prompts import generation_messages
+from .records import GeneratorCounts, ItemRow, ReplyRow
 from .seeding import derive_seed
 
 
@@ -39,6 +39,26 @@ class SynthesisCounts:
     trailing_dropped: int = 0
     truncated_dropped: int = 0
 
+    def record(self) -> GeneratorCounts:
+        """The counts as the frozen record stored in ``synthesis.json`` and ``summary.json``."""
+        return GeneratorCounts(**asdict(self))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What :func:`sample_items` returns.
+
+    Attributes:
+        items: one row per kept item, generator by generator.
+        counts: per generator, what was asked for and what came back.
+        replies: one row per call, call-major: the raw reply, whether it hit the token limit, how many items
+            were parsed from it and how many are missing (for inspecting parse failures).
+    """
+
+    items: list[ItemRow]
+    counts: dict[str, SynthesisCounts]
+    replies: list[ReplyRow] = field(default_factory=list)
+
 
 def sample_items(
     backend: GenerationBackend,
@@ -56,8 +76,7 @@ def sample_items(
     run_seed: int,
     iteration: int,
     stage: str = "synthesis",
-    replies_out: list[dict[str, Any]] | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, SynthesisCounts]]:
+) -> Sample:
     """Let every generator write ``calls × items_written`` items, all generators batched together.
 
     Call c of generator g shows ``items_shown`` dev inputs drawn with
@@ -67,13 +86,13 @@ def sample_items(
     Args:
         backend: holds each generator as an adapter named as in ``generators``.
         dev_inputs: the task's real dev inputs (at least ``items_shown``).
-        replies_out: if given, one record per call is appended: ``{"generator", "call", "reply",
-            "truncated", "items", "missing"}`` (the raw reply, whether it hit the token limit, how many items
-            were parsed from it and how many are missing), for inspecting parse failures.
+        stage: labels the random streams (``synthesis`` in the search, ``export`` for the exported set).
 
     Returns:
-        ``(rows, counts)``: one row per kept item ``{"generator", "iteration", "call", "index", "item",
-        "seed"}`` (``seed`` is the run seed), and :class:`SynthesisCounts` per generator.
+        A :class:`Sample`: the kept items (``seed`` is the run seed), counts per generator and every reply.
+
+    Raises:
+        ValueError: fewer dev inputs than ``items_shown``.
     """
     if len(dev_inputs) < items_shown:
         raise ValueError(
@@ -86,13 +105,14 @@ def sample_items(
             shown = rng.sample(list(dev_inputs), items_shown)
             requests.append(GenerationRequest(generation_messages(shown, domain, items_written), adapter=g))
             owners.append((g, c))
-    replies = backend.generate(
+    texts = backend.generate(
         requests, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
         seed=derive_seed(run_seed, stage, iteration), batch_size=batch_size,
     )  # fmt: skip
+    replies: list[ReplyRow] = []
     counts = {g: SynthesisCounts() for g in generators}
     per_gen: dict[str, list[tuple[int, str]]] = {g: [] for g in generators}
-    for (g, c), reply in zip(owners, replies, strict=True):
+    for (g, c), reply in zip(owners, texts, strict=True):
         parsed = parse_numbered_items(reply, items_written)
         k = counts[g]
         k.requested += items_written
@@ -103,17 +123,16 @@ def sample_items(
         k.trailing_dropped += parsed.trailing_dropped
         k.truncated_dropped += parsed.truncated_dropped
         per_gen[g].extend((c, item) for item in parsed.items)
-        if replies_out is not None:
-            replies_out.append(
-                {
-                    "generator": g,
-                    "call": c,
-                    "reply": str(reply),
-                    "truncated": bool(getattr(reply, "truncated", False)),
-                    "items": len(parsed.items),
-                    "missing": parsed.missing,
-                }
-            )
+        replies.append(
+            ReplyRow(
+                generator=g,
+                call=c,
+                reply=str(reply),
+                truncated=bool(getattr(reply, "truncated", False)),
+                items=len(parsed.items),
+                missing=parsed.missing,
+            )  # fmt: skip
+        )
     rows = []
     for g in generators:
         unique, dropped = dedupe([item for _, item in per_gen[g]])
@@ -125,18 +144,8 @@ def sample_items(
                 continue
             keep.add(item)
             rows.append(
-                {
-                    "generator": g,
-                    "iteration": iteration,
-                    "call": c,
-                    "index": len(keep) - 1,
-                    "item": item,
-                    "seed": run_seed,
-                }
+                ItemRow(
+                    generator=g, iteration=iteration, call=c, index=len(keep) - 1, item=item, seed=run_seed
+                )
             )
-    return rows, counts
-
-
-def counts_as_dict(counts: dict[str, SynthesisCounts]) -> dict[str, dict[str, int]]:
-    """JSON-able form of per-generator counts."""
-    return {g: asdict(c) for g, c in counts.items()}
+    return Sample(rows, counts, replies)

@@ -4,19 +4,19 @@ prepare → seed-generator SFT → test-taker SFT → swarm init → (synthesis 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.filesystems import RemoteFileSystem
 from prefect.runtime import flow_run
 
-from dataswarms_core import stages
-from dataswarms_core.config import RunConfig
-from dataswarms_core.storage import is_local, join
 from dataswarms.tasks import (
+    complete_iteration,
     export_results,
-    init_swarm,
+    init_swarms,
     prepare_run,
     score_items,
     score_reference,
@@ -25,6 +25,13 @@ from dataswarms.tasks import (
     train_test_takers,
     update_swarm,
 )
+from dataswarms_core import stages
+from dataswarms_core.config import RunConfig
+from dataswarms_core.objectives import objective_needs
+from dataswarms_core.records import AdapterManifest, RunInfo, RunSummary
+from dataswarms_core.seeding import GENERATOR_SWARM
+from dataswarms_core.stages.sft import SEED_GENERATORS, TEST_TAKERS
+from dataswarms_core.storage import is_local, join
 
 
 def _flow_run_name() -> str:
@@ -40,10 +47,6 @@ def result_storage(config: RunConfig) -> Any:
     Local roots give a path. Remote roots give a saved ``RemoteFileSystem`` block holding only the
     endpoint and region (credentials stay in the environment, never in Prefect).
     """
-    import hashlib
-
-    from prefect.filesystems import RemoteFileSystem
-
     url = join(config.storage.root, "_cache", "prefect-results")
     if is_local(url):
         return Path(url.removeprefix("file://")).expanduser().absolute()
@@ -57,10 +60,10 @@ def result_storage(config: RunConfig) -> Any:
 write_progress = stages.write_progress
 
 
-def _adapters(task_fn: Any, config: RunConfig, info: dict[str, Any], kind: str) -> dict[str, Any]:
+def _adapters(task_fn: Any, config: RunConfig, info: RunInfo, kind: str) -> AdapterManifest:
     """Run an SFT task through Prefect's cache; retrain when the cached adapters were deleted."""
     key = stages.adapters_cache_key(config, info, kind)
-    dest = stages.cache_store(config, kind, key)
+    dest = stages.layout.cache_store(config, kind, key)
     complete = dest.exists("manifest.json")
     return task_fn.with_options(result_storage=result_storage(config), refresh_cache=not complete)(
         config, info, key, dest.root
@@ -68,7 +71,7 @@ def _adapters(task_fn: Any, config: RunConfig, info: dict[str, Any], kind: str) 
 
 
 @flow(name="data-swarms-search", flow_run_name=_flow_run_name, log_prints=True)
-def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:
+def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = False) -> RunSummary:
     """Run a whole Data Swarms search (docs/method.md §1–5, §7) and return its summary (also in ``summary.json``).
 
     Every iteration ends with a complete checkpoint; a resumed run continues from the newest one and, since
@@ -87,30 +90,31 @@ def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = Fa
         config = config.model_copy(update={"run_name": stages.default_run_name(config, flow_run_id)})
     info = prepare_run(config, resume, force, flow_run_id)
     write_progress(config, "seed-generators")
-    seeds = _adapters(train_seed_generators, config, info, "seed_generators")
+    seeds = _adapters(train_seed_generators, config, info, SEED_GENERATORS)
     write_progress(config, "test-takers")
-    takers = _adapters(train_test_takers, config, info, "test_takers")
-    if "novelty" in config.scoring.components:
+    takers = _adapters(train_test_takers, config, info, TEST_TAKERS)
+    if "reference_scores" in objective_needs(config.scoring.components):
         write_progress(config, "reference")
         score_reference(config, info, takers)
-    pointer = init_swarm(config, info, seeds)
-    k, stopped = pointer["iteration"], pointer["stopped"]
+    pointer = init_swarms(config, info, {GENERATOR_SWARM: seeds})
+    k, stopped = pointer.iteration, pointer.stopped
     if k:
-        print(f"resuming {config.run_name} at iteration {k} from {pointer['swarm']}")
+        print(f"resuming {config.run_name} at iteration {k} from {pointer.swarms[GENERATOR_SWARM]}")
     while not stopped and k < config.pso.max_iterations:
         write_progress(config, "synthesis", k)
         synthesize_items(config, info, k)
         write_progress(config, "scoring", k)
         scores = score_items(config, info, k, takers)
-        write_progress(config, "pso", k, utilities=scores["utilities"])
-        step = update_swarm(config, info, k)
+        write_progress(config, "pso", k, utilities=scores.utilities)
+        step = update_swarm(config, info, k, GENERATOR_SWARM)
+        stopped = step.stopped
+        complete_iteration(config, k + 1, [GENERATOR_SWARM], stopped)  # last: iteration k is complete
         print(
-            f"iteration {k}: utilities {[round(u, 4) for u in scores['utilities']]}, "
-            f"global best {step['global_best_utility']:.4f}, step length {step['step_length']}"
+            f"iteration {k}: utilities {[round(u, 4) for u in scores.utilities]}, "
+            f"global best {step.global_best_utility:.4f}, step length {step.step_length}"
         )
-        stopped = step["stopped"]
         k += 1
     write_progress(config, "export")
     summary = export_results(config, info, started)
-    write_progress(config, "done", summary["iterations_completed"] - 1)
+    write_progress(config, "done", summary.iterations_completed - 1)
     return summary

@@ -2,15 +2,16 @@
 reports — never tensors or models."""
 
 from .export import export_results
-from .pso import init_swarm, update_swarm
+from .pso import complete_iteration, init_swarms, update_swarm
 from .scoring import score_items, score_reference
 from .setup import prepare_run
 from .sft import train_seed_generators, train_test_takers
 from .synthesis import synthesize_items
 
 __all__ = [
+    "complete_iteration",
     "export_results",
-    "init_swarm",
+    "init_swarms",
     "prepare_run",
     "score_items",
     "score_reference",

@@ -1,26 +1,36 @@
-"""The particle swarm: initial state from the seed generators, then one update per iteration."""
+"""The particle swarms: initial states from trained adapters, one update per swarm and iteration, and the
+checkpoint pointer that completes an iteration."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from prefect import task
 
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
+from dataswarms_core.records import AdapterManifest, CheckpointPointer, RunInfo, SwarmStepReport
 
 from ._retry import RETRY
 
 
-@task(**RETRY, name="init-swarm", task_run_name="init-swarm")
-def init_swarm(config: RunConfig, info: dict[str, Any], seed_generators: dict[str, Any]) -> dict[str, Any]:
-    """Write the initial swarm checkpoint from the seed generators, or find a resumed run's newest complete
-    checkpoint. Returns the checkpoint pointer (``iteration`` to evaluate next, ``stopped``)."""
-    return stages.init_swarm_checkpoint(config, seed_generators, stages.run_store(config))
+@task(**RETRY, name="init-swarms", task_run_name="init-swarms")
+def init_swarms(config: RunConfig, info: RunInfo, swarms: dict[str, AdapterManifest]) -> CheckpointPointer:
+    """Write each named swarm's initial checkpoint from its trained adapters (swarm name → manifest), or find
+    a resumed run's newest complete checkpoint. Returns the checkpoint pointer (``iteration`` to evaluate
+    next, ``stopped``)."""
+    return stages.init_swarms(config, stages.run_store(config), swarms)
 
 
-@task(**RETRY, name="update-swarm", task_run_name="update-swarm-iter{iteration}")
-def update_swarm(config: RunConfig, info: dict[str, Any], iteration: int) -> dict[str, Any]:
-    """Record the iteration's utilities, move the swarm in memory, write the next checkpoint (docs/method.md §5).
-    Returns the update report (bests, step length, restarts, ``stopped``)."""
-    return stages.pso_step(config, stages.run_store(config), iteration)
+@task(**RETRY, name="update-swarm", task_run_name="update-swarm-{swarm}-iter{iteration}")
+def update_swarm(config: RunConfig, info: RunInfo, iteration: int, swarm: str) -> SwarmStepReport:
+    """Record the swarm's utilities of the iteration, move it in memory, write its next checkpoint
+    (docs/method.md §5). Returns the update report (bests, step length, restarts, ``stopped``)."""
+    return stages.pso_step(config, stages.run_store(config), iteration, swarm)
+
+
+@task(**RETRY, name="complete-iteration", task_run_name="complete-iteration-{iteration}")
+def complete_iteration(
+    config: RunConfig, iteration: int, swarms: list[str], stopped: str | None
+) -> CheckpointPointer:
+    """Point the run at the checkpoints of ``iteration`` (every swarm has moved): written last, so a resumed
+    run never starts from a half-written iteration."""
+    return stages.write_checkpoint_pointer(stages.run_store(config), iteration, swarms, stopped)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
+from dataswarms_core.records import RunInfo
 
 from ._retry import RETRY
 
@@ -15,8 +14,8 @@ from ._retry import RETRY
 @task(**RETRY, name="prepare-run", task_run_name="prepare-run")
 def prepare_run(
     config: RunConfig, resume: bool = False, force: bool = False, flow_run_id: str | None = None
-) -> dict[str, Any]:
+) -> RunInfo:
     """Resolve the base model (first use converts the built-in GGUF), check the task file, start the run
     folder — or check an existing one before resuming it (also when ``flow_run_id`` created it: a retry).
-    Returns the run info (paths, fingerprints, hashes)."""
+    Returns the run info (paths, fingerprints, hashes; also in ``run.json``)."""
     return stages.prepare_run(config, resume, force, flow_run_id)

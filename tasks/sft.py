@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 from prefect.cache_policies import INPUTS, TASK_SOURCE
 
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
+from dataswarms_core.records import AdapterManifest, RunInfo
 from dataswarms_core.storage import Store
 
 from ._retry import RETRY
@@ -25,9 +24,7 @@ ADAPTER_CACHE = (INPUTS - "config" - "info") + TASK_SOURCE
     cache_policy=ADAPTER_CACHE,
     persist_result=True,
 )
-def train_seed_generators(
-    config: RunConfig, info: dict[str, Any], cache_key: str, dest_url: str
-) -> dict[str, Any]:
+def train_seed_generators(config: RunConfig, info: RunInfo, cache_key: str, dest_url: str) -> AdapterManifest:
     """Cluster the dev inputs and train one LoRA generator per cluster (docs/method.md §1) into ``dest_url``.
     Returns the adapters' manifest (names → URLs, losses)."""
     return stages.train_seed_generators(config, info, Store(dest_url, config.storage.fsspec_options()))
@@ -40,9 +37,7 @@ def train_seed_generators(
     cache_policy=ADAPTER_CACHE,
     persist_result=True,
 )
-def train_test_takers(
-    config: RunConfig, info: dict[str, Any], cache_key: str, dest_url: str
-) -> dict[str, Any]:
+def train_test_takers(config: RunConfig, info: RunInfo, cache_key: str, dest_url: str) -> AdapterManifest:
     """Train the LoRA test takers on input→output pairs of different clusters into ``dest_url``.
     Returns the adapters' manifest."""
     return stages.train_test_takers(config, info, Store(dest_url, config.storage.fsspec_options()))

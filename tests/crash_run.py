@@ -4,7 +4,7 @@
 
 POINT is ``synthesis:K`` (after iteration K's items were generated, before they are written),
 ``scoring:K`` (after iteration K's answers were judged, before anything is written), ``pso:K`` (after the
-swarm moved in memory, before the checkpoint is written), ``checkpoint:K`` (checkpoint swarm/iter_K has its
+swarm moved in memory, before the checkpoint is written), ``checkpoint:K`` (checkpoint swarms/generators/iter_K has its
 tensors but not its state.json) or ``pointer:K`` (checkpoint K is complete, the pointer not yet moved).
 """
 
@@ -25,9 +25,9 @@ def main() -> None:
     stage, k = point.split(":")
     k = int(k)
 
-    import dataswarms_core.pso as pso
-    import dataswarms_core.scoring as scoring
-    import dataswarms_core.synthesis as synthesis
+    import dataswarms_core.stages.pso as pso
+    import dataswarms_core.stages.scoring as scoring
+    import dataswarms_core.stages.synthesis as synthesis
     from dataswarms_core.config import RunConfig
     from dataswarms_core.storage import Store
 
@@ -65,7 +65,7 @@ def main() -> None:
         pso.update_swarm = update_swarm
     elif stage in ("checkpoint", "pointer"):
         real_write = Store.write_bytes
-        target = f"swarm/iter_{k:04d}/state.json" if stage == "checkpoint" else "checkpoint.json"
+        target = f"swarms/generators/iter_{k:04d}/state.json" if stage == "checkpoint" else "checkpoint.json"
 
         def write_bytes(self, key, data):
             if key == target and (stage == "checkpoint" or json.loads(data)["iteration"] == k):

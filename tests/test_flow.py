@@ -11,6 +11,8 @@ import pytest
 import torch
 from tiny import tiny_search_config
 
+from dataswarms_core.records import RunSummary
+
 
 def _task_states(flow_run_id) -> dict[str, str]:
     from prefect.client.orchestration import get_client
@@ -32,21 +34,23 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
     assert state.is_completed(), state
     summary = state.result()
     run = root / "tiny-a"
-    assert json.loads((run / "summary.json").read_text()) == summary
-    assert summary["iterations_completed"] == 2 and summary["stopped"] == "max_iterations"
-    assert [sorted(u) for u in summary["utility_history"]] == [["g0", "g1", "g2"]] * 2
-    assert summary["global_best_utility"] == max(max(u.values()) for u in summary["utility_history"])
-    assert summary["step_length_history"] == [1.0, None]  # the last iteration stops instead of moving
-    assert summary["test_takers"] == ["base", "t0"]
-    assert summary["judge_failures"] == 0
-    assert sum(summary["items_per_iteration"]) > 0  # the format-trained model writes parsable items
-    for key in ("run_name", "seed", "wall_seconds", "parse_failures", "judge_failures"):
-        assert key in summary
-    for url in summary["outputs"].values():
+    assert RunSummary.model_validate_json((run / "summary.json").read_text()) == summary
+    assert summary.iterations_completed == 2 and summary.stopped == "max_iterations"
+    assert [sorted(u) for u in summary.utility_history] == [["g0", "g1", "g2"]] * 2
+    assert summary.global_best_utility == max(max(u.values()) for u in summary.utility_history)
+    assert summary.step_length_history == [1.0, None]  # the last iteration stops instead of moving
+    assert summary.test_takers == ["base", "t0"]
+    assert summary.judge_failures == 0
+    assert sum(summary.items_per_iteration) > 0  # the format-trained model writes parsable items
+    assert summary.swarm == "generators" and summary.format_version == 2
+    for url in summary.outputs.model_dump().values():
         assert Path(url).exists(), url
 
     # Checkpoints: the initial swarm, one after each iteration; per-iteration artifacts.
-    assert sorted(p.name for p in (run / "swarm").iterdir()) == ["iter_0000", "iter_0001", "iter_0002"]
+    assert sorted(p.name for p in (run / "swarms").iterdir()) == ["generators"]
+    assert sorted(p.name for p in (run / "swarms/generators").iterdir()) == ["iter_0000", "iter_0001", "iter_0002"]
+    pointer = json.loads((run / "checkpoint.json").read_text())
+    assert pointer["swarms"] == {"generators": "swarms/generators/iter_0002"} and pointer["iteration"] == 2
     replies = [
         json.loads(line) for line in (run / "iterations/iter_0000/replies.jsonl").read_text().splitlines()
     ]
@@ -58,7 +62,7 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
     answers = pd.read_parquet(run / "iterations/iter_0000/answers.parquet")
     assert set(answers["test_taker"]) <= {"base", "t0"}
     assert answers["score"].between(0, 1).all()
-    scoring = json.loads((run / "iterations/iter_0000/scoring.json").read_text())
+    scoring = json.loads((run / "iterations/iter_0000/generators/scoring.json").read_text())
     for g, u in zip(scoring["generators"], scoring["utilities"], strict=True):
         row = scoring["score_matrix"][scoring["generators"].index(g)]
         if g not in scoring["empty_generators"]:
@@ -74,7 +78,7 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
     }
     # every requested item is accounted for: 2 iterations × 3 generators × 2 calls × 3 items
     assert int((metrics["items"] + metrics["duplicates"] + metrics["parse_failures"]).sum()) == 36
-    assert int(metrics["parse_failures"].sum()) == summary["parse_failures"]
+    assert int(metrics["parse_failures"].sum()) == summary.parse_failures
     synthetic = [json.loads(line) for line in (run / "export/synthetic.jsonl").read_text().splitlines()]
     assert all({"generator", "iteration", "seed", "item"} <= set(r) for r in synthetic)
     assert len(pd.read_parquet(run / "export/synthetic.parquet")) == len(synthetic)
@@ -122,9 +126,9 @@ def test_same_seed_same_swarm(prefect_harness, format_model_dir, tmp_path):
     two = data_swarms_search(
         tiny_search_config(format_model_dir, tmp_path / "r2", "same", **{"pso.max_iterations": 1})
     )
-    assert one["utility_history"] == two["utility_history"]
-    a = load_file(tmp_path / "r1/same/swarm/iter_0001/tensors.safetensors")
-    b = load_file(tmp_path / "r2/same/swarm/iter_0001/tensors.safetensors")
+    assert one.utility_history == two.utility_history
+    a = load_file(tmp_path / "r1/same/swarms/generators/iter_0001/tensors.safetensors")
+    b = load_file(tmp_path / "r2/same/swarms/generators/iter_0001/tensors.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -156,8 +160,8 @@ def _adapter_folder(model_dir: Path, dest: Path) -> Path:
 def test_composite_of_every_objective_with_adapter_and_endpoint_test_takers(
     prefect_harness, format_model_dir, openai_server, tmp_path
 ):
-    from dataswarms_core.objectives import composite
     from dataswarms.flows.search import data_swarms_search
+    from dataswarms_core.objectives import composite
 
     base_url, served = openai_server
     weights = {"difficulty": 0.3, "separation": 0.2, "novelty": 0.2, "consistency": 0.2, "realistic": 0.1}
@@ -177,16 +181,16 @@ def test_composite_of_every_objective_with_adapter_and_endpoint_test_takers(
         },
     )  # fmt: skip
     summary = data_swarms_search(cfg)
-    assert summary["test_takers"] == ["base", "t0", "folder", "ep"]
-    assert sorted(summary["reference_scores"]) == ["base", "ep", "folder", "t0"]
-    assert all(0.0 <= v <= 1.0 for v in summary["reference_scores"].values())
-    parts = summary["component_history"][0]
+    assert summary.test_takers == ["base", "t0", "folder", "ep"]
+    assert sorted(summary.reference_scores) == ["base", "ep", "folder", "t0"]
+    assert all(0.0 <= v <= 1.0 for v in summary.reference_scores.values())
+    parts = summary.component_history[0]
     assert set(parts) == set(weights)
-    names = summary["generators"]
+    names = summary.generators
     expected = composite(
         {k: np.array([parts[k][g] for g in names]) for k in weights}, weights, normalise=True
     )
-    assert [summary["utility_history"][0][g] for g in names] == pytest.approx(expected.tolist())
+    assert [summary.utility_history[0][g] for g in names] == pytest.approx(expected.tolist())
     metrics = pd.read_csv(tmp_path / "mix/export/metrics.csv")
     assert {f"objective_{k}" for k in weights} <= set(metrics.columns)
     answers = pd.read_parquet(tmp_path / "mix/iterations/iter_0000/answers.parquet")

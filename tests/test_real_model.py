@@ -52,7 +52,7 @@ def test_cli_search_with_smollm2(prefect_harness, tmp_path):
     assert summary["items_per_iteration"][0] > 0  # SmolLM2 wrote items that parsed
     items = [json.loads(line) for line in (run / "iterations/iter_0000/items.jsonl").read_text().splitlines()]
     assert all(len(r["item"].split()) >= 3 for r in items)  # real text, not fragments
-    answers_items = json.loads((run / "iterations/iter_0000/scoring.json").read_text())
+    answers_items = json.loads((run / "iterations/iter_0000/generators/scoring.json").read_text())
     assert answers_items["judge_failures"] == 0 and answers_items["mean_judge_mass"] > 0.01
 
     # The exported global best loads with PEFT on the converted base model and generates.

@@ -13,23 +13,26 @@ import torch
 from safetensors.torch import load_file
 from tiny import tiny_search_config
 
+from dataswarms_core.records import RunSummary
+
 HERE = Path(__file__).parent
 COMPARED = ("utility_history", "component_history", "global_best_utility", "global_best_particle",
             "global_best_iteration", "global_worst_utility", "step_length_history", "restarts", "parse_failures",
             "judge_failures", "items_per_iteration", "score_matrices", "export_items")  # fmt: skip
 
 
-def _same_results(a: dict, b: dict) -> None:
+def _same_results(a, b) -> None:
+    """Two run summaries (:class:`~dataswarms_core.records.RunSummary`) agree on every result."""
     for key in COMPARED:
-        assert a[key] == b[key], key
+        assert getattr(a, key) == getattr(b, key), key
 
 
 def _same_tensors(run_a: Path, run_b: Path, iteration: int) -> None:
-    a = load_file(run_a / f"swarm/iter_{iteration:04d}/tensors.safetensors")
-    b = load_file(run_b / f"swarm/iter_{iteration:04d}/tensors.safetensors")
+    a = load_file(run_a / f"swarms/generators/iter_{iteration:04d}/tensors.safetensors")
+    b = load_file(run_b / f"swarms/generators/iter_{iteration:04d}/tensors.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    sa = json.loads((run_a / f"swarm/iter_{iteration:04d}/state.json").read_text())
-    sb = json.loads((run_b / f"swarm/iter_{iteration:04d}/state.json").read_text())
+    sa = json.loads((run_a / f"swarms/generators/iter_{iteration:04d}/state.json").read_text())
+    sb = json.loads((run_b / f"swarms/generators/iter_{iteration:04d}/state.json").read_text())
     assert sa == sb
 
 
@@ -70,21 +73,21 @@ def test_killed_run_resumes_to_the_uninterrupted_result(reference_run, format_mo
     # The newest complete checkpoint is the last one whose pointer was written.
     assert pointer["iteration"] == (int(k) - 1 if stage in ("checkpoint", "pointer") else int(k))
     if stage == "checkpoint":
-        assert (run / "swarm/iter_0002/tensors.safetensors").exists()
-        assert not (run / "swarm/iter_0002/state.json").exists()  # half-written: never followed
+        assert (run / "swarms/generators/iter_0002/tensors.safetensors").exists()
+        assert not (run / "swarms/generators/iter_0002/state.json").exists()  # half-written: never followed
     assert not (run / "summary.json").exists()
 
     summary = data_swarms_search(cfg, resume=True)
     _same_results(reference, summary)
     _same_tensors(reference_dir, run, 3)
-    assert summary["resumes"] == 1
+    assert summary.resumes == 1
 
 
 def test_changed_config_on_resume_is_refused_with_the_fields_named(
     prefect_harness, format_model_dir, tmp_path
 ):
-    from dataswarms_core.errors import ConfigMismatchError
     from dataswarms.flows.search import data_swarms_search
+    from dataswarms_core.errors import ConfigMismatchError
 
     cfg = tiny_search_config(format_model_dir, tmp_path, "changed", **{"pso.max_iterations": 1})
     data_swarms_search(cfg)
@@ -105,7 +108,7 @@ def test_changed_config_on_resume_is_refused_with_the_fields_named(
         and "--force" in message
     )
     forced = data_swarms_search(changed, resume=True, force=True)
-    assert forced["iterations_completed"] == 1
+    assert forced.iterations_completed == 1
     run_info = json.loads((tmp_path / "changed/run.json").read_text())
     assert any("pso.inertia" in change for change in run_info["forced_changes"])
 
@@ -122,13 +125,14 @@ def test_prefect_flow_retry_resumes_from_the_checkpoint(
 ):
     """A failure in iteration 1 fails the flow run; its Prefect retry resumes at iteration 1 (iteration 0 is
     not redone) and ends where the uninterrupted run ends."""
-    import dataswarms_core.scoring as scoring
+    import dataswarms_core.stages.scoring as scoring
+    import dataswarms_core.stages.synthesis as synthesis
     from dataswarms.flows.search import data_swarms_search
 
     reference_dir, reference = reference_run
     calls = {"judge": 0, "synthesis": 0}
     real_judge = scoring.judge_answers
-    real_sample = __import__("dataswarms_core.synthesis", fromlist=["x"]).sample_items
+    real_sample = synthesis.sample_items
 
     def flaky_judge(judge, rows, with_references=False):
         calls["judge"] += 1
@@ -142,7 +146,7 @@ def test_prefect_flow_retry_resumes_from_the_checkpoint(
         return real_sample(*args, **kwargs)
 
     monkeypatch.setattr(scoring, "judge_answers", flaky_judge)
-    monkeypatch.setattr("dataswarms_core.synthesis.sample_items", counting_sample)
+    monkeypatch.setattr(synthesis, "sample_items", counting_sample)
     cfg = tiny_search_config(format_model_dir, tmp_path, "crash", **{"pso.max_iterations": 3})
     state = data_swarms_search.with_options(retries=1, retry_delay_seconds=0)(cfg, return_state=True)
     assert state.is_completed(), state
@@ -163,7 +167,7 @@ def test_cli_resume_of_an_interrupted_run(prefect_harness, format_model_dir, tmp
     result = CliRunner().invoke(app, ["resume", str(tmp_path / "crash")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "done" in result.output
-    _same_results(reference, json.loads((tmp_path / "crash/summary.json").read_text()))
+    _same_results(reference, RunSummary.model_validate_json((tmp_path / "crash/summary.json").read_text()))
     missing = CliRunner().invoke(app, ["resume", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no run here" in missing.output
 
@@ -186,8 +190,8 @@ def test_search_on_s3_checkpoints_there_and_resumes(
     endpoint, options = s3_bucket
     fs = s3fs.S3FileSystem(**options)
     straight = data_swarms_search(_s3_config(format_model_dir, endpoint, "straight"))
-    assert straight["outputs"]["summary"] == "s3://dataswarms-test/runs/straight/summary.json"
-    for key in ("checkpoint.json", "summary.json", "swarm/iter_0000/state.json", "swarm/iter_0002/tensors.safetensors",
+    assert straight.outputs.summary == "s3://dataswarms-test/runs/straight/summary.json"
+    for key in ("checkpoint.json", "summary.json", "swarms/generators/iter_0000/state.json", "swarms/generators/iter_0002/tensors.safetensors",
                 "export/global_best_adapter/adapter_model.safetensors", "export/metrics.parquet"):  # fmt: skip
         assert fs.exists(f"dataswarms-test/runs/straight/{key}"), key
     assert fs.ls("dataswarms-test/runs/_cache/prefect-results")  # Prefect's cached results live on S3 too
@@ -204,7 +208,7 @@ def test_search_on_s3_checkpoints_there_and_resumes(
     down = []
 
     def write_bytes(self, key, data):
-        if key == "swarm/iter_0002/tensors.safetensors" and not down:
+        if key == "swarms/generators/iter_0002/tensors.safetensors" and not down:
             down.append(True)
             stop_s3_server()
         return real_write(self, key, data)
@@ -218,7 +222,7 @@ def test_search_on_s3_checkpoints_there_and_resumes(
     start_s3_server()
     pointer = json.loads(fs.cat_file("dataswarms-test/runs/outage/checkpoint.json"))
     assert pointer["iteration"] == 1 and not fs.exists(
-        "dataswarms-test/runs/outage/swarm/iter_0002/state.json"
+        "dataswarms-test/runs/outage/swarms/generators/iter_0002/state.json"
     )
     resumed = data_swarms_search(_s3_config(format_model_dir, endpoint, "outage"), resume=True)
     _same_results(straight, resumed)

@@ -29,8 +29,8 @@ def test_counts_rows_and_prompts():
     backend = ScriptedBackend(
         {"g0": "1. A?\n2. B?\n3. C?", "g1": "Sure!\n1. Only one?", "g2": "No numbered list here."}
     )
-    replies = []
-    rows, counts = _sample(backend, replies_out=replies)
+    sample = _sample(backend)
+    rows, counts, replies = sample.items, sample.counts, sample.replies
     requests, kwargs = backend.calls[0]
     assert len(requests) == 6 and [r.adapter for r in requests] == ["g0", "g1", "g2", "g0", "g1", "g2"]
     assert kwargs["batch_size"] == 8 and kwargs["max_new_tokens"] == 50
@@ -45,12 +45,15 @@ def test_counts_rows_and_prompts():
     ) == (6, 3, 3, 0)
     assert (counts["g1"].items, counts["g1"].parse_failures, counts["g1"].duplicates) == (1, 4, 1)
     assert (counts["g2"].items, counts["g2"].parse_failures, counts["g2"].empty_replies) == (0, 6, 2)
-    assert [r["item"] for r in rows if r["generator"] == "g0"] == ["A?", "B?", "C?"]
-    assert rows[0] == {"generator": "g0", "iteration": 4, "call": 0, "index": 0, "item": "A?", "seed": 1}
-    assert [(r["generator"], r["call"], r["items"], r["missing"]) for r in replies] == [
+    assert [r.item for r in rows if r.generator == "g0"] == ["A?", "B?", "C?"]
+    assert rows[0].model_dump() == {
+        "generator": "g0", "iteration": 4, "call": 0, "index": 0, "item": "A?", "seed": 1
+    }  # fmt: skip
+    assert [(r.generator, r.call, r.items, r.missing) for r in replies] == [
         ("g0", 0, 3, 0), ("g1", 0, 1, 2), ("g2", 0, 0, 3), ("g0", 1, 3, 0), ("g1", 1, 1, 2), ("g2", 1, 0, 3),
     ]  # fmt: skip
-    assert replies[2]["reply"] == "No numbered list here." and replies[2]["truncated"] is False
+    assert replies[2].reply == "No numbered list here." and replies[2].truncated is False
+    assert counts["g1"].record().parse_failures == 4
 
 
 def test_shown_examples_are_seeded():

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from ..errors import InvalidParticleError, StorageError
-from ..seeding import derive_seed
+from ..errors import FormatError, InvalidParticleError, StorageError
+from ..seeding import GENERATOR_SWARM, derive_seed, swarm_stream
 from ..storage import Store
 from .config import PSOConfig
 
@@ -27,7 +27,7 @@ Position = dict[str, torch.Tensor]
 
 STATE_FILE = "state.json"
 TENSORS_FILE = "tensors.safetensors"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the state carries its swarm's name
 
 
 @dataclass
@@ -35,6 +35,8 @@ class SwarmState:
     """Everything the swarm update needs, for n particles.
 
     Attributes:
+        swarm: the swarm's name (``generators``, ``test_takers``); it labels the swarm's random streams
+            (:func:`~dataswarms_core.seeding.swarm_stream`).
         names: particle names, length n (e.g. ``["g0", "g1", ...]``).
         positions: x_i, n tensor dicts with identical keys/shapes/dtype.
         velocities: v_i, same structure as positions.
@@ -50,8 +52,9 @@ class SwarmState:
         step_length_history: λ used at each completed iteration's move.
         restart_history: per completed iteration, the indices of particles that restarted.
         iteration: number of completed updates (recorded utilities).
-        seed: run seed; iteration t's random factors come from ``derive_seed(seed, "pso", t)``, so the RNG
-            state is a function of (seed, iteration) and a resumed swarm draws what an uninterrupted one drew.
+        seed: run seed; iteration t's random factors come from ``derive_seed(seed, *swarm_stream(swarm, "pso"), t)``
+            (``derive_seed(seed, "pso", t)`` for the generators), so the RNG state is a function of (seed,
+            swarm, iteration) and a resumed swarm draws what an uninterrupted one drew.
         stopped: None while running, else ``"patience"`` or ``"max_iterations"``.
         metadata: JSON-serialisable extras (e.g. the adapters' LoRA configuration).
     """
@@ -80,6 +83,7 @@ class SwarmState:
     iteration: int = 0
     stopped: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    swarm: str = GENERATOR_SWARM
 
     @property
     def n_particles(self) -> int:
@@ -133,11 +137,12 @@ def init_swarm(
     seed: int,
     names: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    swarm: str = GENERATOR_SWARM,
 ) -> SwarmState:
     """Create the initial swarm state from seed-generator adapters.
 
     Initial velocities (docs/method.md §5): ``"random"`` sets v_i = x_j − x_i for a particle j ≠ i drawn uniformly
-    with a generator seeded by ``derive_seed(seed, "pso-init")`` (zero for a single particle); ``"zero"``
+    with a generator seeded by ``derive_seed(seed, *swarm_stream(swarm, "pso-init"))`` (zero for a single particle); ``"zero"``
     sets v_i = 0. Positions are cloned; the caller's tensors are never modified.
 
     Args:
@@ -146,6 +151,7 @@ def init_swarm(
         seed: the run seed.
         names: particle names (default ``g0..g{n-1}``).
         metadata: JSON-serialisable extras stored with the state.
+        swarm: the swarm's name (labels its random streams).
 
     Raises:
         InvalidParticleError: see :func:`validate_positions`; names of the wrong length.
@@ -157,7 +163,7 @@ def init_swarm(
     xs = [_clone(p) for p in positions]
     n = len(xs)
     if config.initial_velocity == "random" and n > 1:
-        gen = torch.Generator().manual_seed(derive_seed(seed, "pso-init"))
+        gen = torch.Generator().manual_seed(derive_seed(seed, *swarm_stream(swarm, "pso-init")))
         velocities = []
         for i in range(n):
             j = int(torch.randint(0, n - 1, (1,), generator=gen))
@@ -177,6 +183,7 @@ def init_swarm(
         step_length=float(config.step_length),
         seed=int(seed),
         metadata=dict(metadata or {}),
+        swarm=swarm,
     )
 
 
@@ -185,7 +192,7 @@ _SCALARS = (
     "names", "personal_best_utility", "utility_history", "stale", "cooldown", "step_length", "seed",
     "global_best_utility", "global_best_particle", "global_best_iteration", "global_worst_utility",
     "global_worst_particle", "global_worst_iteration", "global_best_stale", "step_length_history",
-    "restart_history", "iteration", "stopped", "metadata",
+    "restart_history", "iteration", "stopped", "metadata", "swarm",
 )  # fmt: skip
 
 
@@ -232,9 +239,9 @@ def load_swarm_state(store: Store, key: str) -> SwarmState:
 
     meta = store.read_json(f"{key}/{STATE_FILE}")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise StorageError(
-            f"{store.url(key)}/{STATE_FILE}: format_version {meta.get('format_version')!r}, "
-            f"expected {FORMAT_VERSION}"
+        raise FormatError(
+            f"{store.url(key)}/{STATE_FILE}: format version {meta.get('format_version')!r}, this dataswarms "
+            f"reads version {FORMAT_VERSION}"
         )
     # clone: tensors loaded from bytes share an immutable buffer, and the update works in place
     flat = {k: t.clone() for k, t in load(store.read_bytes(f"{key}/{TENSORS_FILE}")).items()}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import InvalidParticleError, InvalidUtilityError
-from ..seeding import derive_seed
+from ..seeding import derive_seed, swarm_stream
 from .config import PSOConfig
 from .state import Position, SwarmState
 
@@ -173,7 +173,8 @@ def update_swarm(state: SwarmState, utilities: Sequence[float | None], config: P
        iterations are done; then nothing moves.
     3. Each particle either restarts (its personal best has not improved for ``restart_patience``
        iterations and it is not cooling down: x_i ← p_i, v_i ← 0, cool-down ``restart_cooldown``) or moves
-       with the normalised weights of :func:`draw_weights` (random stream ``derive_seed(seed, "pso", t)``).
+       with the normalised weights of :func:`draw_weights` (random stream ``derive_seed(seed, *swarm_stream(swarm, "pso"), t)``, which is
+       ``derive_seed(seed, "pso", t)`` for the generators).
     4. λ ← max(λ·step_length_factor, min_step_length), once per iteration.
 
     Args:
@@ -206,7 +207,7 @@ def update_swarm(state: SwarmState, utilities: Sequence[float | None], config: P
         state.restart_history.append([])
         return report
 
-    gen = torch.Generator().manual_seed(derive_seed(state.seed, "pso", it))
+    gen = torch.Generator().manual_seed(derive_seed(state.seed, *swarm_stream(state.swarm, "pso"), it))
     weights = draw_weights(config, gen, state.n_particles)  # (n, 4)
     step = state.step_length
     for i in range(state.n_particles):

@@ -1,0 +1,319 @@
+"""Typed records: the documented schema of every file a run writes, and of what the layers pass each other.
+
+Every JSON file of a run folder is one frozen pydantic model here, with a ``format_version``. Reading a file
+of another version raises :class:`~dataswarms_core.errors.FormatError` naming the file and both versions
+(files without the field are version 1: the one-swarm layout of dataswarms 0.1). Rows of JSON Lines and
+Parquet files are models too (:class:`ItemRow`, :class:`ReplyRow`, :class:`AnswerRow`).
+
+| file (under the run root)                      | record                  | written by stage |
+| ---------------------------------------------- | ----------------------- | ---------------- |
+| ``run.json``                                   | :class:`RunInfo`        | setup            |
+| ``checkpoint.json``                            | :class:`CheckpointPointer` | pso (last of each iteration) |
+| ``progress.json``                              | :class:`Progress`       | every stage      |
+| ``reference_scores.json``                      | :class:`ReferenceScores` | scoring (novelty) |
+| ``iterations/iter_NNNN/synthesis.json``        | :class:`SynthesisReport` | synthesis       |
+| ``iterations/iter_NNNN/<swarm>/scoring.json``  | :class:`ScoringReport`  | scoring          |
+| ``iterations/iter_NNNN/<swarm>/pso.json``      | :class:`SwarmStepReport` | pso             |
+| ``summary.json``                               | :class:`RunSummary`     | export           |
+| ``_cache/<kind>/<key>/manifest.json``          | :class:`AdapterManifest` | sft             |
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import FormatError, StorageError
+from .storage import Store
+
+FORMAT_VERSION = 2
+"""Version of every record written by this dataswarms (1: the one-swarm layout of dataswarms 0.1)."""
+
+R = TypeVar("R", bound="Record")
+
+
+class Row(BaseModel):
+    """A row of a JSON Lines / Parquet file (frozen; unknown fields refused)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Record(BaseModel):
+    """A JSON file of a run, with its format version; :meth:`read` checks the version before anything else."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    FORMAT: ClassVar[int] = FORMAT_VERSION
+    format_version: int = FORMAT_VERSION
+
+    @classmethod
+    def read(cls: type[R], store: Store, key: str) -> R:
+        """Read and validate ``key`` of ``store``.
+
+        Raises:
+            FormatError: the file has another format version (message names the file and both versions).
+            StorageError: the file is missing, not JSON, or does not match the schema (naming file and field).
+        """
+        data = store.read_json(key)
+        return cls.from_data(data, store.url(key))
+
+    @classmethod
+    def from_data(cls: type[R], data: Any, origin: str) -> R:
+        """Validate already-parsed JSON ``data`` read from ``origin`` (see :meth:`read`)."""
+        if not isinstance(data, dict):
+            raise StorageError(f"{origin}: expected a JSON object, got {type(data).__name__}")
+        version = data.get("format_version", 1)
+        if version != cls.FORMAT:
+            hint = " (the one-swarm layout of dataswarms 0.1)" if version == 1 else ""
+            raise FormatError(
+                f"{origin}: format version {version}{hint}, this dataswarms reads version {cls.FORMAT}; "
+                "finish that run with the dataswarms that wrote it, or start a new run"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise StorageError(f"{origin}: not a valid {cls.__name__}: {loc}: {first['msg']}") from None
+
+    def write(self, store: Store, key: str) -> str:
+        """Write the record as JSON to ``key`` of ``store`` (atomically on local storage); return its URL."""
+        return store.write_json(key, self.model_dump(mode="json"))
+
+
+# -- setup and SFT -------------------------------------------------------------------------------------------
+class RunInfo(Record):
+    """``run.json``: what a run's configuration resolved to when it started (and on each resume)."""
+
+    run_name: str
+    run_url: str = Field(description="The run folder's URL.")
+    model_path: str = Field(description="This machine's local folder of the base model.")
+    model_fingerprint: str = Field(description="Hash of the base model's config and weights.")
+    task_name: str
+    task_hash: str = Field(description="Hash of the task file's content.")
+    domain: str
+    n_dev: int
+    n_test: int
+    config_hash: str
+    created: str = Field(description="UTC time, ISO 8601.")
+    flow_run_id: str | None = None
+    resumes: int = Field(0, ge=0, description="How often the run was resumed.")
+    forced_changes: list[str] = Field(default_factory=list, description="Changes accepted with --force.")
+
+
+class AdapterEntry(Row):
+    """One trained adapter of a manifest: where it is and how its SFT went."""
+
+    url: str
+    loss_first: float
+    loss_last: float
+    steps: int
+    seconds: float
+
+
+class AdapterManifest(Record):
+    """``manifest.json`` of a folder of trained adapters (written last: a folder with it is complete)."""
+
+    kind: str = Field(description="seed_generators or test_takers.")
+    adapters: dict[str, AdapterEntry] = Field(default_factory=dict)
+
+
+# -- checkpoint and progress ---------------------------------------------------------------------------------
+class CheckpointPointer(Record):
+    """``checkpoint.json``: the newest complete checkpoint, one swarm folder per named swarm."""
+
+    iteration: int = Field(ge=0, description="The iteration to evaluate next.")
+    swarms: dict[str, str] = Field(description="Swarm name → its checkpoint key at ``iteration``.")
+    stopped: str | None = Field(None, description="None while running, else patience / max_iterations.")
+    written: str = Field(description="UTC time, ISO 8601.")
+
+
+class Progress(Record):
+    """``progress.json``: the stage in progress (read by the command line's progress display)."""
+
+    stage: str
+    iteration: int | None = None
+    max_iterations: int | None = None
+    detail: str | None = None
+    utilities: list[float] | None = None
+
+
+# -- per iteration -------------------------------------------------------------------------------------------
+class ItemRow(Row):
+    """A generated item (``items.jsonl``, the export's ``synthetic.jsonl``)."""
+
+    generator: str
+    iteration: int
+    call: int = Field(ge=0, description="Which call of the generator wrote it.")
+    index: int = Field(ge=0, description="Position among the generator's kept items.")
+    item: str
+    seed: int = Field(description="The run seed.")
+
+
+class ReplyRow(Row):
+    """A generator call's raw reply (``replies.jsonl``), with how many items were parsed and missing."""
+
+    generator: str
+    call: int
+    reply: str
+    truncated: bool = Field(description="The reply stopped at the token limit.")
+    items: int
+    missing: int
+
+
+class AnswerRow(Row):
+    """A test taker's answer to an item and its judge score (``answers.parquet``)."""
+
+    iteration: int
+    generator: str
+    call: int
+    index: int
+    test_taker: str
+    query: str
+    response: str
+    score: float | None = Field(description="In [0, 1]; None when the judgement failed (never replaced).")
+    judge_detail: str = Field(description="The judge's diagnostics as JSON (e.g. mass, attempts).")
+
+
+class GeneratorCounts(Row):
+    """Per generator: what was asked for and what came back (see ``synthesis.SynthesisCounts``)."""
+
+    requested: int = 0
+    items: int = 0
+    parse_failures: int = 0
+    duplicates: int = 0
+    extra: int = 0
+    empty_replies: int = 0
+    answers_dropped: int = 0
+    trailing_dropped: int = 0
+    truncated_dropped: int = 0
+
+
+class SynthesisReport(Record):
+    """``synthesis.json``: what the generators wrote at one iteration."""
+
+    iteration: int
+    counts: dict[str, GeneratorCounts]
+    items: int
+    parse_failures: int
+    seconds: float
+
+
+class ScoringReport(Record):
+    """``<swarm>/scoring.json``: the score matrix m (generators × test takers) and the swarm's utilities."""
+
+    swarm: str
+    iteration: int
+    objective: str
+    judge: str
+    generators: list[str]
+    test_takers: list[str]
+    score_matrix: list[list[float | None]] = Field(description="(G, T) means; None where nothing was judged.")
+    utilities: list[float] = Field(description="(G,) the objective, one per particle.")
+    components: dict[str, list[float]] = Field(description="Every objective computed, (G,) each.")
+    undefined: dict[str, list[str]]
+    empty_generators: list[str]
+    judge_failures: int
+    judge_failures_per_generator: dict[str, int]
+    judge_failures_per_test_taker: dict[str, int]
+    answers: int
+    mean_judge_mass: float | None
+    seconds: float
+
+
+class ReferenceScores(Record):
+    """``reference_scores.json``: each test taker's mean score on real dev items (novelty's q)."""
+
+    test_takers: list[str]
+    scores: dict[str, float]
+    judge: str
+    items: int
+    judge_failures: dict[str, int]
+    seconds: float
+
+
+class SwarmStepReport(Record):
+    """``<swarm>/pso.json``: what one swarm update did (docs/method.md §5; see ``pso.UpdateReport``)."""
+
+    swarm: str
+    iteration: int
+    utilities: list[float]
+    personal_best_improved: list[bool]
+    global_best_improved: bool
+    global_worst_changed: bool
+    step_length: float | None = Field(description="λ used for the move; None when the swarm stopped.")
+    weights: list[tuple[float, float, float, float]]
+    restarted: list[int]
+    stopped: str | None
+    global_best_utility: float
+    global_best_particle: str
+    global_worst_utility: float
+    personal_best_utility: list[float | None]
+    next_step_length: float
+    checkpoint: str = Field(description="URL of the checkpoint written for the next iteration.")
+    seconds: float
+
+
+# -- export --------------------------------------------------------------------------------------------------
+class RunOutputs(Row):
+    """URLs of everything a finished search wrote."""
+
+    run: str
+    summary: str
+    config: str
+    global_best_adapter: str
+    synthetic_jsonl: str
+    synthetic_parquet: str
+    metrics_parquet: str
+    metrics_csv: str
+    utilities_plot: str
+    report: str
+    last_checkpoint: str
+
+
+class StageSeconds(Row):
+    """Seconds spent per stage, summed over iterations."""
+
+    synthesis: float
+    scoring: float
+    pso: float
+
+
+class RunSummary(Record):
+    """``summary.json``: a finished search (returned by the flow and printed by the command line)."""
+
+    run_name: str
+    swarm: str
+    seed: int
+    base_model: str
+    task: str
+    objective: str
+    judge: str
+    generators: list[str]
+    test_takers: list[str]
+    iterations_completed: int
+    stopped: str | None
+    global_best_utility: float
+    global_best_particle: str
+    global_best_iteration: int
+    global_worst_utility: float
+    utility_history: list[dict[str, float]]
+    component_history: list[dict[str, dict[str, float]]]
+    objective_undefined: list[dict[str, list[str]]]
+    reference_scores: dict[str, float] | None
+    score_matrices: list[list[list[float | None]]]
+    step_length_history: list[float | None]
+    restarts: list[list[str]]
+    parse_failures: int
+    judge_failures: int
+    judge_failures_per_generator: dict[str, int]
+    judge_failures_per_test_taker: dict[str, int]
+    empty_generators: int
+    items_per_iteration: list[int]
+    export_items: int
+    export_counts: GeneratorCounts
+    seconds: StageSeconds
+    wall_seconds: float
+    resumes: int
+    config_hash: str
+    outputs: RunOutputs

@@ -1,0 +1,80 @@
+"""Swarm stage: the initial swarms from trained adapters, and one particle swarm update per iteration
+(docs/method.md §5). Every swarm is named; its checkpoints live in ``swarms/<name>/iter_NNNN``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+
+from ..adapters import check_same_lora_config
+from ..config import RunConfig
+from ..pso import init_swarm, load_swarm_state, save_swarm_state, update_swarm
+from ..records import AdapterManifest, CheckpointPointer, ScoringReport, SwarmStepReport
+from ..storage import Store
+from .components import read_adapter_url
+from .layout import read_checkpoint_pointer, swarm_iter_key, swarm_key, write_checkpoint_pointer
+
+
+def init_swarms(config: RunConfig, run: Store, manifests: Mapping[str, AdapterManifest]) -> CheckpointPointer:
+    """Build each named swarm from its trained adapters (swarm name → manifest), write checkpoints
+    ``swarms/<name>/iter_0000`` and then the checkpoint pointer — or, when the run already has a pointer
+    (a resumed run), return it unchanged.
+
+    Raises:
+        InvalidParticleError: a swarm's adapters disagree in LoRA configuration or tensors.
+        FormatError: the run's pointer was written by another format version.
+    """
+    pointer = read_checkpoint_pointer(run)
+    if pointer is not None:
+        return pointer
+    options = config.storage.fsspec_options()
+    for swarm, manifest in manifests.items():
+        names, configs, positions = [], {}, []
+        for name, entry in manifest.adapters.items():
+            cfg, tensors = read_adapter_url(entry.url, options)
+            if isinstance(cfg.get("target_modules"), list):
+                cfg = {**cfg, "target_modules": sorted(cfg["target_modules"])}  # order carries no meaning
+            names.append(name)
+            configs[name] = cfg
+            positions.append(tensors)
+        check_same_lora_config(configs)
+        state = init_swarm(
+            positions, config.pso, config.seed, names=names, metadata={"lora_config": configs[names[0]]},
+            swarm=swarm,
+        )  # fmt: skip
+        save_swarm_state(state, run, swarm_key(swarm, 0))
+    return write_checkpoint_pointer(run, 0, list(manifests), None)
+
+
+def pso_step(config: RunConfig, run: Store, iteration: int, swarm: str) -> SwarmStepReport:
+    """Record iteration k's utilities of ``swarm`` (its ``scoring.json``), move the swarm and write its
+    checkpoint ``swarms/<swarm>/iter_{k+1}`` (docs/method.md §5); writes ``<swarm>/pso.json``.
+
+    The checkpoint pointer is not written here: the flow writes it once every swarm of the run has moved
+    (:func:`~dataswarms_core.stages.layout.write_checkpoint_pointer`).
+
+    Returns:
+        The :class:`~dataswarms_core.records.SwarmStepReport`.
+
+    Raises:
+        InvalidUtilityError / InvalidParticleError: from the update (nothing is written).
+    """
+    t0 = time.perf_counter()
+    state = load_swarm_state(run, swarm_key(swarm, iteration))
+    utilities = ScoringReport.read(run, swarm_iter_key(iteration, swarm, "scoring.json")).utilities
+    update = asdict(update_swarm(state, utilities, config.pso))
+    url = save_swarm_state(state, run, swarm_key(swarm, iteration + 1))
+    report = SwarmStepReport(
+        swarm=swarm,
+        **update,
+        global_best_utility=state.global_best_utility,
+        global_best_particle=state.names[state.global_best_particle],
+        global_worst_utility=state.global_worst_utility,
+        personal_best_utility=state.personal_best_utility,
+        next_step_length=state.step_length,
+        checkpoint=url,
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    report.write(run, swarm_iter_key(iteration, swarm, "pso.json"))
+    return report

@@ -1,0 +1,215 @@
+"""Setting a run up: up-front checks (preflight), starting the run folder, and the checks before a resume."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import yaml
+
+from ..config import RunConfig, config_hash
+from ..data import Task, load_task
+from ..errors import ConfigError, ConfigMismatchError, DataError, StorageError
+from ..models import check_model, check_target_modules, model_fingerprint, pick_device, resolve_model
+from ..objectives import objective_needs
+from ..records import RunInfo
+from ..storage import Store
+from .layout import CHECKPOINT_POINTER, now, read_checkpoint_pointer, run_store
+
+RUN_INFO = "run.json"
+CONFIG_FILE = "config.yaml"
+
+
+def load_run_task(config: RunConfig, info: RunInfo | None = None) -> Task:
+    """Load the run's task; with ``info``, check it is the file the run started with.
+
+    Raises:
+        DataError: the file is unreadable, or changed since the run started (its hash differs).
+    """
+    task = load_task(
+        config.task.source,
+        config.task.domain,
+        config.storage.options_for(config.task.source),
+        config.task.max_dev_items,
+    )
+    if info is not None and task.content_hash != info.task_hash:
+        raise DataError(
+            f"{config.task.source}: the file changed since the run started (hash differs); start a new run"
+        )
+    return task
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted fields whose values differ between two public config dicts, as ``"field: old → new"``.
+
+    ``storage.*`` is ignored: where a run is stored (and how it is reached) does not change its results.
+    """
+    a, b = _flatten(old), _flatten(new)
+    keys = sorted(k for k in set(a) | set(b) if not k.startswith("storage."))
+    return [f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
+
+
+def _exists_message(store: Store) -> str:
+    return (
+        f"{store.root}: a run of this name exists already; resume it (dataswarms resume {store.root}) "
+        "or choose another --run-name"
+    )
+
+
+def preflight(config: RunConfig, resume: bool = False) -> None:
+    """Check the inputs a run needs before anything starts (fast; converts and trains nothing): the task
+    file, the base model, the run folder (and, to resume, the format of its run files), extra test-taker
+    adapter folders, endpoint API-key variables and the realistic corpus.
+
+    Raises:
+        DataError / ModelError / StorageError / FormatError / ConfigError: the first problem found, in one line.
+    """
+    task = load_run_task(config)
+    g, k = config.generation, config.seed_generators.n_generators
+    need = max(k, g.items_shown + g.items_written)
+    if len(task.dev) < need:
+        raise DataError(
+            f"{config.task.source}: {len(task.dev)} dev items, but {k} seed generators and "
+            f"{g.items_shown} shown + {g.items_written} written items per call need at least {need}"
+        )
+    check_model(config.model.base_model)
+    pick_device(config.model.device)
+    for where, lora in (
+        ("seed_generators.lora", config.seed_generators.lora),
+        ("test_takers.lora", config.test_takers.lora),
+    ):
+        check_target_modules(config.model.base_model, list(lora.target_modules), f"{where}.target_modules")
+    try:
+        fs, path = fsspec.core.url_to_fs(config.storage.root, **config.storage.fsspec_options())
+    except (ValueError, ImportError) as exc:
+        raise ConfigError(f"storage.root {config.storage.root!r}: {str(exc).splitlines()[0]}") from None
+    if "file" in fs.protocol and Path(path).exists() and not Path(path).is_dir():
+        raise ConfigError(f"storage.root {config.storage.root!r}: is a file, expected a folder")
+    if config.run_name:
+        store = run_store(config)
+        if store.exists(RUN_INFO):
+            if not resume:
+                raise StorageError(_exists_message(store))
+            RunInfo.read(store, RUN_INFO)  # a run of another format version is refused here, before any work
+            if store.exists(CHECKPOINT_POINTER):
+                read_checkpoint_pointer(store)
+    for spec in config.test_takers.extra:
+        if spec.adapter is not None and not Store(
+            spec.adapter, config.storage.options_for(spec.adapter)
+        ).exists("adapter_config.json"):
+            raise ConfigError(
+                f"test_takers.extra {spec.name}: {spec.adapter} is not a PEFT adapter folder (no adapter_config.json)"
+            )
+    endpoints = [(f"test_takers.extra {t.name}", t.endpoint) for t in config.test_takers.extra if t.endpoint]
+    if config.judge.endpoint is not None:
+        endpoints.append(("judge.endpoint", config.judge.endpoint))
+    for where, endpoint in endpoints:
+        if endpoint.api_key_env and not os.environ.get(endpoint.api_key_env):
+            raise ConfigError(
+                f"{where}: environment variable {endpoint.api_key_env} (api_key_env) is not set"
+            )
+    if "corpus" in objective_needs(config.scoring.components):
+        load_task(
+            config.scoring.realistic_corpus,
+            storage_options=config.storage.options_for(config.scoring.realistic_corpus),
+        )
+
+
+def _resume_info(
+    config: RunConfig, store: Store, flow_run_id: str | None, resume: bool, force: bool
+) -> RunInfo:
+    """Check an existing run folder before resuming it; record the resume (and forced changes) in ``run.json``."""
+    data = store.read_json(RUN_INFO)
+    own_retry = flow_run_id is not None and isinstance(data, dict) and data.get("flow_run_id") == flow_run_id
+    if not resume and not own_retry:
+        raise StorageError(_exists_message(store))
+    info = RunInfo.from_data(data, store.url(RUN_INFO))
+    stored = yaml.safe_load(store.read_text(CONFIG_FILE))
+    changes = config_differences(stored, config.public_dict())
+    if changes and not force:
+        raise ConfigMismatchError(
+            f"{store.root}: the configuration differs from the checkpointed run in "
+            f"{'; '.join(changes)} — resume with the original configuration, or pass --force"
+        )
+    task = load_run_task(config)
+    if task.content_hash != info.task_hash and not force:
+        raise DataError(
+            f"{config.task.source}: the task file changed since the run started (hash differs); pass --force to continue anyway"
+        )
+    model_path = resolve_model(config.model.base_model)  # this machine's copy
+    fingerprint = model_fingerprint(model_path)
+    if fingerprint != info.model_fingerprint:
+        if not force:
+            raise ConfigMismatchError(
+                f"{store.root}: the base model differs from the checkpointed run's ({model_path} has another "
+                "config or weights); resume with the same model, or pass --force"
+            )
+        changes = [*changes, "base model"]
+    update: dict[str, Any] = {
+        "model_path": str(model_path),
+        "model_fingerprint": fingerprint,
+        "resumes": info.resumes + 1,
+    }
+    if changes or task.content_hash != info.task_hash:
+        update["forced_changes"] = [*info.forced_changes, *(changes or ["task file"])]
+        update["task_hash"] = task.content_hash
+        update["config_hash"] = config_hash(config.public_dict())
+        store.write_text(CONFIG_FILE, yaml.safe_dump(config.public_dict(), sort_keys=False))
+    info = info.model_copy(update=update)
+    info.write(store, RUN_INFO)
+    return info
+
+
+def prepare_run(
+    config: RunConfig, resume: bool = False, force: bool = False, flow_run_id: str | None = None
+) -> RunInfo:
+    """Start a run folder, or check an existing one before resuming it.
+
+    New run: resolve the base model (converting the built-in GGUF once), load the task, write
+    ``config.yaml`` and ``run.json``. Resume: the stored configuration and task file must match (else
+    :class:`ConfigMismatchError` / :class:`DataError` naming the differences, unless ``force``, which
+    records the new configuration and the forced changes in ``run.json``). A retry of the flow run that
+    created the folder (same ``flow_run_id``) resumes it; any other flow run needs ``resume``.
+
+    Returns:
+        The run's :class:`~dataswarms_core.records.RunInfo` (also in ``run.json``).
+
+    Raises:
+        StorageError: the run folder already holds a run and ``resume`` is false.
+        FormatError: the folder holds a run of another format version.
+        ConfigMismatchError: resuming with another configuration without ``force``.
+        ModelError / DataError: from model resolution and task loading.
+    """
+    store = run_store(config)
+    if store.exists(RUN_INFO):
+        return _resume_info(config, store, flow_run_id, resume, force)
+    task = load_run_task(config)
+    model_path = resolve_model(config.model.base_model)
+    info = RunInfo(
+        run_name=config.run_name or "",
+        run_url=store.root,
+        model_path=str(model_path),
+        model_fingerprint=model_fingerprint(model_path),
+        task_name=task.name,
+        task_hash=task.content_hash,
+        domain=task.domain,
+        n_dev=len(task.dev),
+        n_test=len(task.test),
+        config_hash=config_hash(config.public_dict()),
+        created=now(),
+        flow_run_id=flow_run_id,
+    )
+    store.write_text(CONFIG_FILE, yaml.safe_dump(config.public_dict(), sort_keys=False))
+    info.write(store, RUN_INFO)
+    return info

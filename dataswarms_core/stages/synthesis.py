@@ -1,0 +1,76 @@
+"""Synthesis stage: generators (particles of a swarm state) write evaluation items (docs/method.md §2)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..config import RunConfig
+from ..data import Task
+from ..pso import load_swarm_state
+from ..records import RunInfo, SynthesisReport
+from ..seeding import GENERATOR_SWARM
+from ..storage import Store
+from ..synthesis import Sample, sample_items
+from .components import load_local
+from .layout import iter_key, swarm_key
+from .setup import load_run_task
+
+
+def sample_generators(
+    config: RunConfig,
+    info: RunInfo,
+    task: Task,
+    generators: Mapping[str, tuple[dict[str, Any], dict[str, Any]]],
+    *,
+    calls: int,
+    iteration: int,
+    stage: str,
+) -> Sample:
+    """The one way a search samples items from generators, used by the search and by the export: load the
+    base model once with every generator (name → (adapter_config, tensors)) attached and let each make
+    ``calls`` calls with the run's generation settings.
+
+    Args:
+        stage: labels the random streams: ``synthesis`` in the search, ``export`` for the exported set.
+    """
+    local = load_local(config, info, generators)
+    g = config.generation
+    return sample_items(
+        local.backend, task.dev["input"].tolist(), task.domain, list(generators), items_shown=g.items_shown,
+        items_written=g.items_written, calls=calls, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
+        top_p=g.top_p, batch_size=g.batch_size, run_seed=config.seed, iteration=iteration, stage=stage,
+    )  # fmt: skip
+
+
+def synthesize(
+    config: RunConfig, info: RunInfo, run: Store, iteration: int, swarm: str = GENERATOR_SWARM
+) -> SynthesisReport:
+    """Every generator (particle) of checkpoint ``swarms/<swarm>/iter_k`` writes items; writes
+    ``replies.jsonl``, ``items.jsonl`` and ``synthesis.json``.
+
+    Returns:
+        The :class:`~dataswarms_core.records.SynthesisReport` (counts per generator, parse failures, seconds).
+    """
+    t0 = time.perf_counter()
+    task = load_run_task(config, info)
+    state = load_swarm_state(run, swarm_key(swarm, iteration))
+    lora = state.metadata["lora_config"]
+    generators = {n: (lora, x) for n, x in zip(state.names, state.positions, strict=True)}
+    sample = sample_generators(
+        config, info, task, generators, calls=config.generation.calls_per_generator, iteration=iteration,
+        stage="synthesis",
+    )  # fmt: skip
+    run.write_jsonl(iter_key(iteration, "replies.jsonl"), [r.model_dump() for r in sample.replies])
+    run.write_jsonl(iter_key(iteration, "items.jsonl"), [r.model_dump() for r in sample.items])
+    counts = {g: c.record() for g, c in sample.counts.items()}
+    report = SynthesisReport(
+        iteration=iteration,
+        counts=counts,
+        items=len(sample.items),
+        parse_failures=sum(c.parse_failures for c in counts.values()),
+        seconds=round(time.perf_counter() - t0, 3),
+    )
+    report.write(run, iter_key(iteration, "synthesis.json"))
+    return report

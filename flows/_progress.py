@@ -1,0 +1,125 @@
+"""The command's progress display: a rich progress bar fed by polling the run's ``progress.json``.
+
+The flow writes ``progress.json`` at each stage (``dataswarms_core.stages.write_progress``); a daemon thread
+reads it once a second, prints one timestamped line per new stage and advances the bar. Reading a file,
+rather than hooking into Prefect, works the same for local and remote (s3://) runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+POLL_SECONDS = 1.0
+
+STAGE_TEXT = {
+    "seed-generators": "training seed generators (LoRA SFT)",
+    "test-takers": "training test takers (LoRA SFT)",
+    "reference": "test takers answer real dev items (novelty reference)",
+    "synthesis": "iteration {k}: generators write items",
+    "scoring": "iteration {k}: test takers answer, judge scores",
+    "pso": "iteration {k}: swarm update",
+    "export": "exporting the global best, its data set, metrics",
+    "done": "done",
+}
+_SETUP = ["seed-generators", "test-takers", "reference"]
+_LOOP = ["synthesis", "scoring", "pso"]
+
+
+def total_steps(total_iterations: int) -> int:
+    """Steps of the bar: two SFT stages, three per iteration, and the export.
+
+    Args:
+        total_iterations: ``pso.max_iterations``.
+
+    Returns:
+        The bar's total.
+    """
+    return 2 + 3 * total_iterations + 1
+
+
+def describe(state: dict[str, Any], total: int) -> tuple[int, str]:
+    """Turn one ``progress.json`` into the bar's position and a line of text.
+
+    Args:
+        state: ``{"stage": ..., "iteration": k or None, "detail": ..., "utilities": [...]}``.
+        total: :func:`total_steps` of the run.
+
+    Returns:
+        ``(steps completed, text)``; unknown stages are shown by name.
+    """
+    stage, k = state["stage"], state.get("iteration") or 0
+    if stage in _SETUP:
+        done = min(_SETUP.index(stage), 2)
+    elif stage in _LOOP:
+        done = 2 + 3 * k + _LOOP.index(stage)
+    else:
+        done = total - 1 if stage == "export" else total
+    text = STAGE_TEXT.get(stage, stage).format(k=k)
+    if state.get("detail"):
+        text += f": {state['detail']}"
+    if stage == "pso" and state.get("utilities"):
+        text += f" (utilities {', '.join(f'{u:.3f}' for u in state['utilities'])})"
+    return done, text
+
+
+def watch_progress(store: Any, total_iterations: int, stop: threading.Event, progress: Progress) -> None:
+    """Poll ``progress.json`` until ``stop`` is set: advance the bar and print a line per new stage.
+
+    Args:
+        store: The run's ``dataswarms_core.storage.Store``.
+        total_iterations: ``pso.max_iterations``.
+        stop: Set by the caller to end the loop.
+        progress: The rich progress display to update.
+    """
+    total = total_steps(total_iterations)
+    bar = progress.add_task("preparing (base model, task data)", total=total)
+    last = None
+    while not stop.wait(POLL_SECONDS):
+        try:
+            state = store.read_json("progress.json")
+        except Exception:  # noqa: BLE001 - not written yet
+            continue
+        key = (state["stage"], state.get("iteration") or 0, state.get("detail"))
+        if key == last:
+            continue
+        last = key
+        done, text = describe(state, total)
+        progress.console.print(f"{time.strftime('%H:%M:%S')} {text}")
+        progress.update(bar, completed=done, description=text)
+
+
+@contextlib.contextmanager
+def progress_display(console: Console, store: Any, total_iterations: int) -> Iterator[Progress]:
+    """Show the progress bar and run :func:`watch_progress` in a daemon thread for the ``with`` block.
+
+    On leaving the block (also by an exception) the thread is stopped and the bar removed, so what the
+    caller prints afterwards are the last lines.
+
+    Args:
+        console: Where to draw.
+        store: The run's ``dataswarms_core.storage.Store``.
+        total_iterations: ``pso.max_iterations``.
+
+    Returns:
+        A context manager yielding the rich ``Progress``.
+    """
+    stop = threading.Event()
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        watcher = threading.Thread(
+            target=watch_progress, args=(store, total_iterations, stop, progress), daemon=True
+        )
+        watcher.start()
+        try:
+            yield progress
+        finally:
+            stop.set()
+            watcher.join(timeout=5)

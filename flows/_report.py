@@ -1,0 +1,119 @@
+"""What the command prints about a run: its header, the final summary, a failure, or how to resume it.
+
+Every line goes through a rich ``Console`` created with ``markup=False`` and ``soft_wrap=True``, so paths and
+URLs are printed verbatim on one line.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from dataswarms_core.errors import DataSwarmsError
+from dataswarms_core.records import RunSummary
+
+# (label, field of the summary's ``outputs``) for the paths listed under "outputs:".
+_OUTPUT_LINES = [
+    ("summary", "summary"),
+    ("global-best adapter", "global_best_adapter"),
+    ("synthetic data", "synthetic_jsonl"),
+    ("metrics", "metrics_csv"),
+    ("report", "report"),
+]
+
+
+def resume_command(store_root: str) -> str:
+    """The command line that continues the run at ``store_root``.
+
+    Args:
+        store_root: The run's folder or URL.
+
+    Returns:
+        ``dataswarms resume <root>``, with the executable as it was invoked when that was ``dataswarms``.
+    """
+    exe = sys.argv[0] if sys.argv and sys.argv[0].endswith("dataswarms") else "dataswarms"
+    return f"{exe} resume {store_root}"
+
+
+def print_run_header(console: Console, cfg: Any, store_root: str, *, resume: bool) -> None:
+    """Print the two lines that open a run: what is run where, and its main settings.
+
+    Args:
+        console: Where to print.
+        cfg: The run's ``RunConfig``.
+        store_root: The run's folder or URL.
+        resume: Whether the run is being resumed.
+    """
+    console.print(f"dataswarms {'resume' if resume else 'run'} {cfg.run_name} → {store_root}")
+    console.print(
+        f"task {cfg.task.source}, base model {cfg.model.base_model}, {cfg.seed_generators.n_generators} generators, "
+        f"objective {cfg.scoring.objective}, up to {cfg.pso.max_iterations} iterations, seed {cfg.seed}"
+    )
+
+
+def print_interrupted(console: Console, store_root: str) -> None:
+    """Print where the interrupted run is checkpointed and, as the last line, how to resume it.
+
+    Args:
+        console: Where to print.
+        store_root: The run's folder or URL.
+    """
+    console.print(f"\ninterrupted; every finished iteration is checkpointed in {store_root}")
+    console.print(f"continue with: {resume_command(store_root)}", style="bold")
+
+
+def print_failure(console: Console, state: Any, store: Any) -> None:
+    """Print why the flow run did not complete (one line) and how to resume it, if it can be.
+
+    Args:
+        console: Where to print.
+        state: The flow run's final Prefect state (not completed).
+        store: The run's ``dataswarms_core.storage.Store``.
+    """
+    try:
+        state.result()
+    except DataSwarmsError as exc:
+        console.print(f"error: {exc}", style="red")
+    except Exception as exc:  # noqa: BLE001 - report any failure in one line, details are in Prefect
+        console.print(f"error: {type(exc).__name__}: {exc}", style="red")
+    console.print(
+        f"Flow run {state.state_details.flow_run_id} did not complete; finished iterations are checkpointed "
+        f"in {store.root}"
+    )
+    if store.exists("run.json"):
+        console.print(f"continue with: {resume_command(store.root)}", style="bold")
+
+
+def print_summary(console: Console, summary: RunSummary, wall_seconds: float, flow_run_id: Any) -> None:
+    """Print the finished run's summary: time, global best, outputs, and where to see it in Prefect's UI.
+
+    This is the only place that reads the summary's fields.
+
+    Args:
+        console: Where to print.
+        summary: What the flow returned (also in ``summary.json``).
+        wall_seconds: The command's wall time.
+        flow_run_id: The Prefect flow run's id.
+    """
+    out = summary.outputs
+    resumes = summary.resumes
+    resumed = f", resumed {resumes}x" if resumes else ""
+    console.print(
+        f"\ndone in {wall_seconds:.0f} s (wall time); {summary.iterations_completed} iterations "
+        f"completed{resumed}"
+    )
+    console.print(
+        f"global best utility ({summary.objective}): {summary.global_best_utility:.4f} "
+        f"from {summary.global_best_particle} at iteration {summary.global_best_iteration}; "
+        f"parse failures {summary.parse_failures}, judge failures {summary.judge_failures}"
+    )
+    console.print(f"outputs: {out.run}")
+    for label, key in _OUTPUT_LINES:
+        console.print(f"  {label:<20} {getattr(out, key)}")
+    console.print(
+        "See the run in the Prefect UI: start a server with prefect server start "
+        "(in this virtual environment, e.g. .venv/bin/prefect server start), then open "
+        f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}"
+    )

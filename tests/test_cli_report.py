@@ -1,0 +1,71 @@
+"""What the command prints: the final summary and the progress lines."""
+
+from rich.console import Console
+
+from dataswarms.flows._progress import describe, total_steps
+from dataswarms.flows._report import print_summary
+from dataswarms_core.records import RunSummary
+
+OUTPUTS = {
+    "run": "runs/x",
+    "summary": "runs/x/summary.json",
+    "config": "runs/x/config.yaml",
+    "global_best_adapter": "runs/x/export/global_best_adapter",
+    "synthetic_jsonl": "runs/x/export/synthetic.jsonl",
+    "synthetic_parquet": "runs/x/export/synthetic.parquet",
+    "metrics_parquet": "runs/x/export/metrics.parquet",
+    "metrics_csv": "runs/x/export/metrics.csv",
+    "utilities_plot": "runs/x/export/utilities.png",
+    "report": "runs/x/export/report.md",
+    "last_checkpoint": "runs/x/swarms/generators/iter_0003",
+}
+
+
+def _summary(**changes) -> RunSummary:
+    """A complete summary of a 3-iteration run of 3 generators, as ``summary.json`` holds it."""
+    utilities = [{"g0": 0.1, "g1": 0.2, "g2": 0.51234}] * 3
+    data = {
+        "run_name": "x", "swarm": "generators", "seed": 0, "base_model": "smollm2-135m-instruct",
+        "task": "gsm8k", "objective": "difficulty", "judge": "expected-score", "generators": ["g0", "g1", "g2"],
+        "test_takers": ["base", "t0"], "iterations_completed": 3, "stopped": "max_iterations",
+        "global_best_utility": 0.51234, "global_best_particle": "g2", "global_best_iteration": 1,
+        "global_worst_utility": 0.1, "utility_history": utilities,
+        "component_history": [{"difficulty": u} for u in utilities], "objective_undefined": [{}] * 3,
+        "reference_scores": None, "score_matrices": [[[0.5, None]] * 3] * 3,
+        "step_length_history": [1.0, 0.95, None], "restarts": [[]] * 3, "parse_failures": 0,
+        "judge_failures": 4, "judge_failures_per_generator": {"g0": 4, "g1": 0, "g2": 0},
+        "judge_failures_per_test_taker": {"base": 4, "t0": 0}, "empty_generators": 0,
+        "items_per_iteration": [9, 9, 9], "export_items": 5, "export_counts": {"requested": 6, "items": 5},
+        "seconds": {"synthesis": 1.0, "scoring": 2.0, "pso": 0.1}, "wall_seconds": 12.4, "resumes": 1,
+        "config_hash": "0123456789abcdef", "outputs": OUTPUTS,
+    }  # fmt: skip
+    return RunSummary.model_validate({**data, **changes})
+
+
+def _printed(summary) -> str:
+    console = Console(soft_wrap=True, markup=False, highlight=False, record=True, width=200)
+    print_summary(console, summary, 12.4, "abc-123")
+    return console.export_text()
+
+
+def test_summary_lines():
+    text = _printed(_summary())
+    assert "done in 12 s (wall time); 3 iterations completed, resumed 1x" in text
+    assert (
+        "global best utility (difficulty): 0.5123 from g2 at iteration 1; parse failures 0, judge failures 4"
+        in text
+    )
+    assert "outputs: runs/x\n" in text and "  metrics              runs/x/export/metrics.csv" in text
+    assert text.rstrip().endswith("http://127.0.0.1:4200/runs/flow-run/abc-123")
+    assert "resumed" not in _printed(_summary(resumes=0))
+
+
+def test_progress_lines_and_bar_position():
+    total = total_steps(3)
+    assert describe({"stage": "seed-generators", "iteration": None}, total) == (
+        0,
+        "training seed generators (LoRA SFT)",
+    )
+    done, text = describe({"stage": "pso", "iteration": 1, "utilities": [0.1, 0.25]}, total)
+    assert (done, text) == (2 + 3 + 2, "iteration 1: swarm update (utilities 0.100, 0.250)")
+    assert describe({"stage": "export", "iteration": 2, "detail": "gguf"}, total)[0] == total - 1

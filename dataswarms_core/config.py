@@ -3,6 +3,9 @@
 A run is configured by a YAML file mirroring :class:`RunConfig` (see ``configs/quickstart.yaml`` and
 ``configs/paper.yaml``). Field defaults are the paper's sizes (a GPU run); the built-in ``quickstart`` config
 shrinks them so a search finishes in minutes on a 2-core CPU.
+
+This module is longer than the others on purpose: it is the whole configuration schema, one section class per
+YAML section in the order of the file, so a reader finds every field, default and check in one place.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ Parquet files are models too (:class:`ItemRow`, :class:`ReplyRow`, :class:`Answe
 | ``iterations/iter_NNNN/<swarm>/pso.json``      | :class:`SwarmStepReport` | pso             |
 | ``summary.json``                               | :class:`RunSummary`     | export           |
 | ``_cache/<kind>/<key>/manifest.json``          | :class:`AdapterManifest` | sft             |
+
+One module on purpose (a little over 300 lines): the schema of every file a run writes, in one place.
 """
 
 from __future__ import annotations

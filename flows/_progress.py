@@ -16,6 +16,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from dataswarms_core.records import Progress as ProgressRecord
+from dataswarms_core.stages.layout import PROGRESS
+
 POLL_SECONDS = 1.0
 
 STAGE_TEXT = {
@@ -44,17 +47,17 @@ def total_steps(total_iterations: int) -> int:
     return 2 + 3 * total_iterations + 1
 
 
-def describe(state: dict[str, Any], total: int) -> tuple[int, str]:
+def describe(state: ProgressRecord, total: int) -> tuple[int, str]:
     """Turn one ``progress.json`` into the bar's position and a line of text.
 
     Args:
-        state: ``{"stage": ..., "iteration": k or None, "detail": ..., "utilities": [...]}``.
+        state: the run's progress record (stage, iteration or None, detail, utilities).
         total: :func:`total_steps` of the run.
 
     Returns:
         ``(steps completed, text)``; unknown stages are shown by name.
     """
-    stage, k = state["stage"], state.get("iteration") or 0
+    stage, k = state.stage, state.iteration or 0
     if stage in _SETUP:
         done = min(_SETUP.index(stage), 2)
     elif stage in _LOOP:
@@ -62,10 +65,10 @@ def describe(state: dict[str, Any], total: int) -> tuple[int, str]:
     else:
         done = total - 1 if stage == "export" else total
     text = STAGE_TEXT.get(stage, stage).format(k=k)
-    if state.get("detail"):
-        text += f": {state['detail']}"
-    if stage == "pso" and state.get("utilities"):
-        text += f" (utilities {', '.join(f'{u:.3f}' for u in state['utilities'])})"
+    if state.detail:
+        text += f": {state.detail}"
+    if stage == "pso" and state.utilities:
+        text += f" (utilities {', '.join(f'{u:.3f}' for u in state.utilities)})"
     return done, text
 
 
@@ -83,10 +86,10 @@ def watch_progress(store: Any, total_iterations: int, stop: threading.Event, pro
     last = None
     while not stop.wait(POLL_SECONDS):
         try:
-            state = store.read_json("progress.json")
+            state = ProgressRecord.read(store, PROGRESS)
         except Exception:  # noqa: BLE001 - not written yet
             continue
-        key = (state["stage"], state.get("iteration") or 0, state.get("detail"))
+        key = (state.stage, state.iteration or 0, state.detail)
         if key == last:
             continue
         last = key

@@ -13,6 +13,8 @@ from rich.console import Console
 
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
+from dataswarms_core.records import Progress
+from dataswarms_core.stages.layout import PROGRESS
 
 from ._progress import progress_display
 from ._report import print_failure, print_interrupted, print_run_header, print_summary
@@ -39,8 +41,8 @@ def execute(cfg: RunConfig, *, resume: bool, force: bool, retries: int, console:
     started = time.time()
     store = stages.run_store(cfg)
     print_run_header(console, cfg, store.root, resume=resume)
-    if store.exists("progress.json"):  # a resumed run: do not show its last attempt's stage
-        store.write_json("progress.json", {"stage": "resuming", "iteration": None})
+    if store.exists(PROGRESS):  # a resumed run: do not show its last attempt's stage
+        Progress(stage="resuming").write(store, PROGRESS)
     flow = (
         data_swarms_search.with_options(retries=retries, retry_delay_seconds=RETRY_DELAY_S)
         if retries

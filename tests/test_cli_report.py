@@ -4,6 +4,7 @@ from rich.console import Console
 
 from dataswarms.flows._progress import describe, total_steps
 from dataswarms.flows._report import print_summary
+from dataswarms_core.records import Progress as ProgressRecord
 from dataswarms_core.records import RunSummary
 
 OUTPUTS = {
@@ -62,10 +63,10 @@ def test_summary_lines():
 
 def test_progress_lines_and_bar_position():
     total = total_steps(3)
-    assert describe({"stage": "seed-generators", "iteration": None}, total) == (
+    assert describe(ProgressRecord(**{"stage": "seed-generators", "iteration": None}), total) == (
         0,
         "training seed generators (LoRA SFT)",
     )
-    done, text = describe({"stage": "pso", "iteration": 1, "utilities": [0.1, 0.25]}, total)
+    done, text = describe(ProgressRecord(**{"stage": "pso", "iteration": 1, "utilities": [0.1, 0.25]}), total)
     assert (done, text) == (2 + 3 + 2, "iteration 1: swarm update (utilities 0.100, 0.250)")
-    assert describe({"stage": "export", "iteration": 2, "detail": "gguf"}, total)[0] == total - 1
+    assert describe(ProgressRecord(**{"stage": "export", "iteration": 2, "detail": "gguf"}), total)[0] == total - 1

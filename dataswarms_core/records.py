@@ -178,7 +178,19 @@ class AnswerRow(Row):
 
 
 class GeneratorCounts(Row):
-    """Per generator: what was asked for and what came back (see ``synthesis.SynthesisCounts``)."""
+    """Per generator: what was asked for and what came back from its calls (docs/method.md §2).
+
+    Attributes:
+        requested: calls × items_written.
+        items: unique items kept.
+        parse_failures: requested items that could not be parsed from the replies.
+        duplicates: exact duplicates dropped.
+        extra: items beyond items_written in a reply, dropped.
+        empty_replies: replies with no parsable item at all.
+        answers_dropped: "Answer:" / "Solution:" lines dropped from replies (answers never leak into items).
+        trailing_dropped: unnumbered lines after an item's end (sign-offs), dropped.
+        truncated_dropped: last items cut off at the token limit, dropped (they count as parse failures).
+    """
 
     requested: int = 0
     items: int = 0

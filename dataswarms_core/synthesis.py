@@ -3,45 +3,15 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from .generation import GenerationBackend, GenerationRequest
 from .parsing import dedupe, parse_numbered_items
 from .prompts import generation_messages
 from .records import GeneratorCounts, ItemRow, ReplyRow
 from .seeding import derive_seed
-
-
-@dataclass
-class SynthesisCounts:
-    """Per generator: what was asked for and what came back.
-
-    Attributes:
-        requested: calls × items_written.
-        items: unique items kept.
-        parse_failures: requested items that could not be parsed from the replies.
-        duplicates: exact duplicates dropped.
-        extra: items beyond items_written in a reply, dropped.
-        empty_replies: replies with no parsable item at all.
-        answers_dropped: "Answer:" / "Solution:" lines dropped from replies (answers never leak into items).
-        trailing_dropped: unnumbered lines after an item's end (sign-offs), dropped.
-        truncated_dropped: last items cut off at the token limit, dropped (they count as parse failures).
-    """
-
-    requested: int = 0
-    items: int = 0
-    parse_failures: int = 0
-    duplicates: int = 0
-    extra: int = 0
-    empty_replies: int = 0
-    answers_dropped: int = 0
-    trailing_dropped: int = 0
-    truncated_dropped: int = 0
-
-    def record(self) -> GeneratorCounts:
-        """The counts as the frozen record stored in ``synthesis.json`` and ``summary.json``."""
-        return GeneratorCounts(**asdict(self))
 
 
 @dataclass(frozen=True)
@@ -56,7 +26,7 @@ class Sample:
     """
 
     items: list[ItemRow]
-    counts: dict[str, SynthesisCounts]
+    counts: dict[str, GeneratorCounts]
     replies: list[ReplyRow] = field(default_factory=list)
 
 
@@ -110,18 +80,15 @@ def sample_items(
         seed=derive_seed(run_seed, stage, iteration), batch_size=batch_size,
     )  # fmt: skip
     replies: list[ReplyRow] = []
-    counts = {g: SynthesisCounts() for g in generators}
+    counts: dict[str, Counter[str]] = {g: Counter() for g in generators}
     per_gen: dict[str, list[tuple[int, str]]] = {g: [] for g in generators}
     for (g, c), reply in zip(owners, texts, strict=True):
         parsed = parse_numbered_items(reply, items_written)
-        k = counts[g]
-        k.requested += items_written
-        k.parse_failures += parsed.missing
-        k.extra += parsed.extra
-        k.empty_replies += int(not parsed.items)
-        k.answers_dropped += parsed.answers_dropped
-        k.trailing_dropped += parsed.trailing_dropped
-        k.truncated_dropped += parsed.truncated_dropped
+        counts[g].update(
+            requested=items_written, parse_failures=parsed.missing, extra=parsed.extra,
+            empty_replies=int(not parsed.items), answers_dropped=parsed.answers_dropped,
+            trailing_dropped=parsed.trailing_dropped, truncated_dropped=parsed.truncated_dropped,
+        )  # fmt: skip
         per_gen[g].extend((c, item) for item in parsed.items)
         replies.append(
             ReplyRow(
@@ -136,8 +103,8 @@ def sample_items(
     rows = []
     for g in generators:
         unique, dropped = dedupe([item for _, item in per_gen[g]])
-        counts[g].duplicates = dropped
-        counts[g].items = len(unique)
+        counts[g]["duplicates"] = dropped
+        counts[g]["items"] = len(unique)
         keep = set()
         for c, item in per_gen[g]:
             if item in keep:
@@ -148,4 +115,4 @@ def sample_items(
                     generator=g, iteration=iteration, call=c, index=len(keep) - 1, item=item, seed=run_seed
                 )
             )
-    return Sample(rows, counts, replies)
+    return Sample(rows, {g: GeneratorCounts(**c) for g, c in counts.items()}, replies)

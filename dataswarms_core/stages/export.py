@@ -119,7 +119,7 @@ def export_run(
         empty_generators=sum(len(s.empty_generators) for s in scoring),
         items_per_iteration=[s.items for s in synthesis],
         export_items=len(rows),
-        export_counts=sample.counts[best_name].record(),
+        export_counts=sample.counts[best_name],
         seconds=StageSeconds(
             synthesis=round(sum(s.seconds for s in synthesis), 1),
             scoring=round(sum(s.seconds for s in scoring), 1),

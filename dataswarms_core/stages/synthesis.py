@@ -64,7 +64,7 @@ def synthesize(
     )  # fmt: skip
     run.write_jsonl(iter_key(iteration, "replies.jsonl"), [r.model_dump() for r in sample.replies])
     run.write_jsonl(iter_key(iteration, "items.jsonl"), [r.model_dump() for r in sample.items])
-    counts = {g: c.record() for g, c in sample.counts.items()}
+    counts = sample.counts
     report = SynthesisReport(
         iteration=iteration,
         counts=counts,

@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from dataswarms_core.config import RunConfig, validation_message
 from dataswarms_core.errors import ConfigError, DataSwarmsError, StorageError
+from dataswarms_core.records import RunInfo
+from dataswarms_core.stages.setup import RUN_INFO
 from dataswarms_core.storage import Store
 
 
@@ -51,6 +53,8 @@ def _read(run_url: str, endpoint_url: str | None) -> StoredRun:
     store = Store(run_url.rstrip("/"), probe_options)
     if not store.exists("config.yaml"):
         raise StorageError(f"{store.root}: no run here (config.yaml not found)")
+    if store.exists(RUN_INFO):  # a run of another format version is refused before its config is read
+        RunInfo.read(store, RUN_INFO)
     stored: Any = yaml.safe_load(store.read_text("config.yaml"))
     if not isinstance(stored, dict) or not isinstance(stored.get("storage"), dict):
         raise ConfigError(f"{store.url('config.yaml')}: not a dataswarms run configuration")
@@ -74,6 +78,7 @@ def load_stored_config(run_url: str, endpoint_url: str | None = None) -> StoredR
 
     Raises:
         StorageError: No run there (no ``config.yaml``), or the storage cannot be read.
+        FormatError: The run was written by another format version (e.g. a one-swarm run of dataswarms 0.1).
         ConfigError: The file is not a run configuration, not valid YAML, or fails validation.
     """
     try:

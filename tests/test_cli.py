@@ -142,3 +142,22 @@ def test_bad_task_files_and_options_are_refused_up_front(tmp_path, tiny_model_di
         result = runner.invoke(app, ["run", *args])
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output, (args, result.output)
+
+
+def test_resume_of_a_one_swarm_run_of_dataswarms_0_1_is_refused_unchanged(tmp_path):
+    """A run folder of the 0.1 layout (one ``swarm/`` folder, files without ``format_version``) is refused in
+    one line naming the file and both versions, before its old-style config is read; nothing is written."""
+    import json
+
+    run = tmp_path / "old"
+    (run / "swarm/iter_0001").mkdir(parents=True)
+    (run / "config.yaml").write_text("scoring:\n  judge: expected-score\nstorage:\n  root: ./runs\n")
+    (run / "run.json").write_text(json.dumps({"run_name": "old", "task_hash": "x", "resumes": 0}))
+    (run / "checkpoint.json").write_text(json.dumps({"iteration": 1, "swarm": "swarm/iter_0001", "stopped": None}))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    result = runner.invoke(app, ["resume", str(run)], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    assert f"{run}/run.json: format version 1" in lines[0] and "reads version 2" in lines[0]
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

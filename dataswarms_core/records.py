@@ -227,6 +227,13 @@ class ScoringReport(Record):
     components: dict[str, list[float]] = Field(description="Every objective computed, (G,) each.")
     undefined: dict[str, list[str]]
     empty_generators: list[str]
+    missing_utilities: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Generators whose utility is undefined (no items, or an objective it needs undefined for them): "
+            "shown as missing in reports; the swarm update recorded the objective's lowest value."
+        ),
+    )
     judge_failures: int
     judge_failures_per_generator: dict[str, int]
     judge_failures_per_test_taker: dict[str, int]
@@ -311,7 +318,12 @@ class RunSummary(Record):
     global_best_particle: str
     global_best_iteration: int
     global_worst_utility: float
-    utility_history: list[dict[str, float]]
+    utility_history: list[dict[str, float]] = Field(
+        description="Per iteration, each particle's utility as the swarm update recorded it (lowest value where missing)."
+    )
+    missing_utilities: list[list[str]] = Field(
+        default_factory=list, description="Per iteration, the generators whose utility is missing."
+    )
     component_history: list[dict[str, dict[str, float]]]
     objective_undefined: list[dict[str, list[str]]]
     reference_scores: dict[str, float] | None

@@ -4,6 +4,7 @@ report (also the Prefect artifact)."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,10 @@ def metrics_frame(
     synthesis: Sequence[SynthesisReport], scoring: Sequence[ScoringReport], steps: Sequence[SwarmStepReport]
 ) -> Any:
     """One row per (iteration, particle): utility, bests, step length, restarts, counts and timings.
+
+    Missing is shown as missing: ``utility`` and ``objective_<name>`` are NaN (an empty CSV cell) where a
+    generator wrote no items or its objective is undefined; ``pso_utility`` is what the swarm update recorded
+    there (the objective's lowest value, docs/method.md §4).
 
     Args:
         synthesis, scoring, steps: one report per completed iteration, in order.
@@ -31,7 +36,8 @@ def metrics_frame(
                 {
                     "iteration": k,
                     "particle": g,
-                    "utility": sco.utilities[i],
+                    "utility": math.nan if g in sco.missing_utilities else sco.utilities[i],
+                    "pso_utility": sco.utilities[i],
                     "personal_best_utility": pso.personal_best_utility[i],
                     "global_best_utility": pso.global_best_utility,
                     "global_worst_utility": pso.global_worst_utility,
@@ -42,7 +48,12 @@ def metrics_frame(
                     "duplicates": c.duplicates,
                     "empty": g in sco.empty_generators,
                     "judge_failures": sco.judge_failures_per_generator[g],
-                    **{f"objective_{name}": vals[i] for name, vals in sco.components.items()},
+                    **{
+                        f"objective_{name}": math.nan
+                        if g in sco.empty_generators or g in sco.undefined.get(name, [])
+                        else vals[i]
+                        for name, vals in sco.components.items()
+                    },
                     **{f"score_{t}": sco.score_matrix[i][j] for j, t in enumerate(sco.test_takers)},
                     "seconds_synthesis": syn.seconds,
                     "seconds_scoring": sco.seconds,
@@ -53,7 +64,8 @@ def metrics_frame(
 
 
 def plot_utilities(frame: Any) -> bytes:
-    """PNG of every particle's utility per iteration, with the global best dashed."""
+    """PNG of every particle's utility per iteration, with the global best dashed; a missing utility is not
+    drawn (a gap in the line, listed under the axis), never as a 0."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,7 +79,9 @@ def plot_utilities(frame: Any) -> bytes:
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("iteration")
+    missing = frame[frame["utility"].isna()]
+    note = "; ".join(f"{r.particle} at {r.iteration}" for r in missing.itertuples())
+    ax.set_xlabel("iteration" + (f"\n(missing, not drawn: {note})" if note else ""), fontsize=8 if note else None)
     ax.set_ylabel("utility")
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -75,6 +89,13 @@ def plot_utilities(frame: Any) -> bytes:
     fig.savefig(buf, format="png")
     plt.close(fig)
     return buf.getvalue()
+
+
+MISSING = "—"
+
+
+def _cell(value: float) -> str:
+    return MISSING if value is None or value != value else f"{value:.4f}"
 
 
 def report_markdown(summary: RunSummary, frame: Any, rows: Sequence[ItemRow], n_examples: int = 5) -> str:
@@ -99,13 +120,21 @@ def report_markdown(summary: RunSummary, frame: Any, rows: Sequence[ItemRow], n_
         "|---|" + "---|" * len(table.columns),
     ]
     for it, row in table.iterrows():
-        lines.append(f"| {it} | " + " | ".join(f"{v:.4f}" for v in row.values) + " |")
-    last = summary.component_history[-1] if summary.component_history else {}
-    if last:
+        lines.append(f"| {it} | " + " | ".join(_cell(v) for v in row.values) + " |")
+    if any(summary.missing_utilities):
+        lines += ["", f"{MISSING}: missing (no items, or the objective undefined); the swarm update used the "
+                  "objective's lowest value there (`pso_utility` in the metrics)."]  # fmt: skip
+    last_iteration = summary.iterations_completed - 1
+    last = frame[frame["iteration"] == last_iteration].set_index("particle")
+    components = [c for c in frame.columns if c.startswith("objective_")]
+    if components:
         names = summary.generators
-        lines += ["", f"## Objective components, iteration {summary.iterations_completed - 1}", ""]
+        lines += ["", f"## Objective components, iteration {last_iteration}", ""]
         lines += ["| objective | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        lines += [f"| {k} | " + " | ".join(f"{v[g]:.4f}" for g in names) + " |" for k, v in last.items()]
+        lines += [
+            f"| {c.removeprefix('objective_')} | " + " | ".join(_cell(last.at[g, c]) for g in names) + " |"
+            for c in components
+        ]
     shown = min(n_examples, len(rows))
     lines += [
         "",

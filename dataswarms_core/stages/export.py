@@ -97,6 +97,7 @@ def export_run(
         global_best_iteration=state.global_best_iteration,
         global_worst_utility=state.global_worst_utility,
         utility_history=[dict(zip(s.generators, s.utilities, strict=True)) for s in scoring],
+        missing_utilities=[s.missing_utilities for s in scoring],
         component_history=[
             {name: dict(zip(s.generators, vals, strict=True)) for name, vals in s.components.items()}
             for s in scoring

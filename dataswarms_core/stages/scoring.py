@@ -154,6 +154,10 @@ def score(
         components=result.components,
         undefined=result.undefined,
         empty_generators=result.empty_generators,
+        missing_utilities=[
+            g for g in names
+            if g in result.empty_generators or any(g in result.undefined.get(c, []) for c in s.components)
+        ],  # fmt: skip
         judge_failures=int(failed.sum()),
         judge_failures_per_generator=dict(zip(names, failed.sum(axis=1).tolist(), strict=True)),
         judge_failures_per_test_taker=dict(zip(takers.names, failed.sum(axis=0).tolist(), strict=True)),

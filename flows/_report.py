@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.console import Console
 
-from dataswarms_core.errors import DataSwarmsError
+from dataswarms_core.errors import DataSwarmsError, is_transient_error
 from dataswarms_core.records import RunSummary
 
 # (label, field of the summary's ``outputs``) for the paths listed under "outputs:".
@@ -72,17 +72,19 @@ def print_failure(console: Console, state: Any, store: Any) -> None:
         state: The flow run's final Prefect state (not completed).
         store: The run's ``dataswarms_core.storage.Store``.
     """
+    resumable = True
     try:
         state.result()
     except DataSwarmsError as exc:
         console.print(f"error: {exc}", style="red")
+        resumable = is_transient_error(exc)  # bad input would fail the same way again
     except Exception as exc:  # noqa: BLE001 - report any failure in one line, details are in Prefect
         console.print(f"error: {type(exc).__name__}: {exc}", style="red")
     console.print(
         f"Flow run {state.state_details.flow_run_id} did not complete; finished iterations are checkpointed "
         f"in {store.root}"
     )
-    if store.exists("run.json"):
+    if resumable and store.exists("run.json"):  # never a command that would hit the same error again
         console.print(f"continue with: {resume_command(store.root)}", style="bold")
 
 

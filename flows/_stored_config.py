@@ -53,8 +53,9 @@ def _read(run_url: str, endpoint_url: str | None) -> StoredRun:
     store = Store(run_url.rstrip("/"), probe_options)
     if not store.exists("config.yaml"):
         raise StorageError(f"{store.root}: no run here (config.yaml not found)")
-    if store.exists(RUN_INFO):  # a run of another format version is refused before its config is read
-        RunInfo.read(store, RUN_INFO)
+    if not store.exists(RUN_INFO):
+        raise StorageError(f"{store.root}: no run here ({RUN_INFO} not found)")
+    RunInfo.read(store, RUN_INFO)  # a run of another format version is refused before its config is read
     stored: Any = yaml.safe_load(store.read_text("config.yaml"))
     if not isinstance(stored, dict) or not isinstance(stored.get("storage"), dict):
         raise ConfigError(f"{store.url('config.yaml')}: not a dataswarms run configuration")

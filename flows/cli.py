@@ -105,7 +105,7 @@ def run(
     if not cfg.run_name:
         cfg = cfg.model_copy(update={"run_name": stages.default_run_name(cfg)})
     try:
-        stages.preflight(cfg, resume)
+        stages.preflight(cfg, resume, force)
     except DataSwarmsError as exc:
         raise _fail(console, str(exc)) from None
     execute(cfg, resume=resume, force=force, retries=retries, console=console)
@@ -139,7 +139,7 @@ def resume(
                 f"note: storage options {stored.dropped_options} were not stored with the run; credentials "
                 "come from the environment (AWS_* variables)"
             )
-        stages.preflight(stored.config, resume=True)
+        stages.preflight(stored.config, resume=True, force=force)
     except DataSwarmsError as exc:
         raise _fail(console, str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - storage unreachable during preflight: one line, not a traceback

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -16,10 +15,8 @@ from ..models import check_model, check_target_modules, model_fingerprint, pick_
 from ..objectives import objective_needs
 from ..records import RunInfo
 from ..storage import Store
-from .layout import CHECKPOINT_POINTER, now, read_checkpoint_pointer, run_store
-
-RUN_INFO = "run.json"
-CONFIG_FILE = "config.yaml"
+from .checks import CONFIG_FILE, RUN_INFO, check_run_folder, check_storage, config_differences
+from .layout import now, run_store
 
 
 def load_run_task(config: RunConfig, info: RunInfo | None = None) -> Task:
@@ -41,25 +38,6 @@ def load_run_task(config: RunConfig, info: RunInfo | None = None) -> Task:
     return task
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for key, value in data.items():
-            out.update(_flatten(value, f"{prefix}{key}."))
-        return out
-    return {prefix.rstrip("."): data}
-
-
-def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Dotted fields whose values differ between two public config dicts, as ``"field: old → new"``.
-
-    ``storage.*`` is ignored: where a run is stored (and how it is reached) does not change its results.
-    """
-    a, b = _flatten(old), _flatten(new)
-    keys = sorted(k for k in set(a) | set(b) if not k.startswith("storage."))
-    return [f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
-
-
 def _exists_message(store: Store) -> str:
     return (
         f"{store.root}: a run of this name exists already; resume it (dataswarms resume {store.root}) "
@@ -67,10 +45,11 @@ def _exists_message(store: Store) -> str:
     )
 
 
-def preflight(config: RunConfig, resume: bool = False) -> None:
-    """Check the inputs a run needs before anything starts (fast; converts and trains nothing): the task
-    file, the base model, the run folder (and, to resume, the format of its run files), extra test-taker
-    adapter folders, endpoint API-key variables and the realistic corpus.
+def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> None:
+    """Check the inputs a run needs before anything starts (fast; converts and trains nothing, writes only a
+    probe object it removes): the task file, the base model, that ``storage.root`` can be written, the run
+    folder (to resume: every file the run will trust, see :func:`~.checks.check_run_folder`), extra
+    test-taker adapter folders, endpoint API-key variables and the realistic corpus.
 
     Raises:
         DataError / ModelError / StorageError / FormatError / ConfigError: the first problem found, in one line.
@@ -91,19 +70,12 @@ def preflight(config: RunConfig, resume: bool = False) -> None:
     ):
         check_target_modules(config.model.base_model, list(lora.target_modules), f"{where}.target_modules")
     try:
-        fs, path = fsspec.core.url_to_fs(config.storage.root, **config.storage.fsspec_options())
+        fsspec.core.url_to_fs(config.storage.root, **config.storage.fsspec_options())
     except (ValueError, ImportError) as exc:
         raise ConfigError(f"storage.root {config.storage.root!r}: {str(exc).splitlines()[0]}") from None
-    if "file" in fs.protocol and Path(path).exists() and not Path(path).is_dir():
-        raise ConfigError(f"storage.root {config.storage.root!r}: is a file, expected a folder")
+    check_storage(config)
     if config.run_name:
-        store = run_store(config)
-        if store.exists(RUN_INFO):
-            if not resume:
-                raise StorageError(_exists_message(store))
-            RunInfo.read(store, RUN_INFO)  # a run of another format version is refused here, before any work
-            if store.exists(CHECKPOINT_POINTER):
-                read_checkpoint_pointer(store)
+        check_run_folder(config, resume=resume, force=force, task_hash=task.content_hash)
     for spec in config.test_takers.extra:
         if spec.adapter is not None and not Store(
             spec.adapter, config.storage.options_for(spec.adapter)

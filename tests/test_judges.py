@@ -110,3 +110,130 @@ def test_generative_judge_raises_transient_error_when_the_endpoint_never_answers
     with pytest.raises(EndpointError, match="1 judgement") as info:
         judge.judge(["q", "q"], ["r", "r"])
     assert is_transient_error(info.value)  # Prefect retries the scoring task
+
+
+# Kind: judge replies whose verdict the parser missed or misread ("Inputs from outside that break it").
+
+
+def test_generative_judge_issue_examples():
+    from dataswarms_core.generation import Reply
+    from dataswarms_core.judges import GenerativeJudge, parse_score
+
+    # As the judge reads them: the backend's reply continues the prefix "Score: ".
+    assert parse_score("Score: **Score**: 3") == 3.0
+    assert parse_score("Score: Rubric: score 1 = wrong, score 10 = perfect. Score: 7") == 7.0
+    assert parse_score(Reply("Score: 1", truncated=True)) is None  # the model may have been writing 10
+
+    bold = GenerativeJudge(ScriptedBackend(["**Score**: 3"]), "math", retries=2).judge(["q"], ["r"])
+    assert bold[0].score == pytest.approx(0.3) and bold[0].detail["attempts"] == 1
+    rubric = GenerativeJudge(
+        prefixless_backend(["Rubric: score 1 = wrong, score 10 = perfect. Score: 7"]), "math", retries=0
+    ).judge(["q"], ["r"])
+    assert rubric[0].score == pytest.approx(0.7)
+    # A reply cut mid-number ("Score: 1|0") is no verdict: asked again, and the complete reply counts.
+    backend = ScriptedBackend([Reply("1", truncated=True), "10"])
+    cut = GenerativeJudge(backend, "math", retries=2).judge(["q"], ["r"])
+    assert cut[0].score == 1.0 and cut[0].detail["attempts"] == 2
+    never = GenerativeJudge(
+        prefixless_backend([Reply("Score: 1", truncated=True)] * 3), "math", retries=2
+    ).judge(["q"], ["r"])
+    assert never[0].score is None and never[0].detail["attempts"] == 3  # recorded missing, not 0.1
+
+
+@pytest.mark.parametrize(
+    ("reply", "want"),
+    [
+        ("Score: 7", 7.0),
+        ("Score = 6", 6.0),
+        ("Score:7", 7.0),
+        ("SCORE: 7", 7.0),
+        ("**Score:** 8", 8.0),
+        ("**Score**: 3", 3.0),
+        ("*Score*: 2", 2.0),
+        ("__Score__: 2", 2.0),
+        ("Score: **7**", 7.0),
+        ("Score: [7]", 7.0),
+        ("Score - 5", 5.0),
+        ("Score: 7 — solid work", 7.0),
+        ("Rating: 7/10", 7.0),
+        ("Score: 8 / 10", 8.0),
+        ("Score: 7 out of 10", 7.0),
+        ("Verdict: 6/10", 6.0),
+        ("Final score: 9", 9.0),
+        ("Overall rating: 4", 4.0),
+        ("## Score: 4", 4.0),
+        ("### Final Score\n8", 8.0),
+        ("Score (1-10): 6", 6.0),
+        ("Score out of 10: 6", 6.0),
+        ("The score is 5.", 5.0),
+        ("The score is: 5", 5.0),
+        ("I give it a score of 8.", 8.0),
+        ("Final score 7", 7.0),
+        ("Score: 3.5", 3.5),
+        ("Score: 7 for correctness, minus units", 7.0),
+        ("1. The answer is right.\n2. Units are given.\nScore: 8", 8.0),
+        # the LAST verdict, not the first number after the word "score"
+        ("Score: Rubric: score 1 = wrong, score 10 = perfect. Score: 7", 7.0),
+        ("Score: 7\n\nOn reflection, final score: 8", 8.0),
+        ("Score: 9\nA score of 1 means the answer is wrong.", 9.0),
+        ("Score: 8\nIt would score 10 if it gave units.", 8.0),
+        ("Score: 6\nConfidence: score 90%", 6.0),
+    ],
+)
+def test_parse_score_reads_the_verdict(reply, want):
+    from dataswarms_core.judges import parse_score
+
+    assert parse_score(reply) == want
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Score: 12",
+        "Score: 0",
+        "Score: -3",
+        "Score: 4/5",  # another scale
+        "Score: 7/100",
+        "Score: 70%",
+        "Score: 1-10",  # the scale, not a verdict
+        "Score: 7\n\nOverall rating: 11",  # the last verdict is out of range: no fallback to the first
+        "score 1 = wrong, score 10 = perfect",
+        "A score of 10 means fully correct.",
+        "It would score 7 if it showed its steps.",
+        "score 7 because the steps are right",  # no separator and not at the line's end
+        "Score: \n1. The answer is right.\n2. Units are given.",  # a list after the label
+        "Scores: 7",
+        "Subscore: 7",
+        "7/10",  # no label
+        "I would say seven",
+    ],
+)
+def test_parse_score_refuses_what_is_no_verdict(reply):
+    from dataswarms_core.judges import parse_score
+
+    assert parse_score(reply) is None
+
+
+@pytest.mark.parametrize(
+    ("reply", "want"),
+    [
+        ("Score: 1", None),  # could be 10
+        ("Score: 7.", None),  # could be 7.5
+        ("Score: 7 ", None),
+        ("Score: 7/1", None),  # could be 7/100
+        ("Score: 7 out of", None),
+        ("Score: 8. Final score:", None),  # a later verdict cut before its number
+        ("Score: ", None),
+        ("Score: 10\n", 10.0),
+        ("Score: 7.\n", 7.0),
+        ("Score: **7**", 7.0),
+        ("Rating: 8/10\n\n", 8.0),
+        ("Score: 8\nThe explanation is cl", 8.0),
+    ],
+)
+def test_parse_score_on_a_reply_cut_at_the_token_limit(reply, want):
+    from dataswarms_core.generation import Reply
+    from dataswarms_core.judges import parse_score
+
+    assert parse_score(Reply(reply, truncated=True)) == want
+    assert parse_score(reply, truncated=True) == want  # told explicitly (the judge adds the prefix)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from importlib import resources
 from pathlib import Path
@@ -37,6 +38,7 @@ from .pso.config import PSOConfig
 
 BUILTIN_CONFIGS = ("quickstart", "paper")
 MASK = "***"  # what storage option values become in JSON output
+SEED_LIMIT = 2**63  # seeds are stored as Parquet/NumPy int64
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -79,24 +81,35 @@ class TaskConfig(_Section):
     domain: str | None = Field(
         None, description="Domain phrase for prompts, e.g. 'math reasoning'; default: the file's, or generic."
     )
-    max_dev_items: int | None = Field(None, ge=1, description="Use at most this many dev items (first ones).")
+    max_dev_items: int | None = Field(
+        None, ge=1, le=10**9, description="Use at most this many dev items (first ones); 1 to 10^9."
+    )
 
 
 class LoraSettings(_Section):
     """LoRA configuration shared by every adapter of a swarm (PEFT ``LoraConfig`` names)."""
 
-    r: int = Field(8, ge=1, description="LoRA rank r: lora_A is r × in_features, lora_B out_features × r.")
-    lora_alpha: int = Field(16, ge=1, description="Scaling = lora_alpha / r.")
+    r: int = Field(
+        8,
+        ge=1,
+        le=4096,
+        description="LoRA rank r (1 to 4096): lora_A is r × in_features, lora_B out_features × r.",
+    )
+    lora_alpha: int = Field(16, ge=1, le=65536, description="Scaling = lora_alpha / r (1 to 65536).")
     target_modules: list[str] = Field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
         min_length=1,
         description="Module names that get LoRA factors.",
     )
-    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_dropout: float = Field(
+        0.0, ge=0, lt=1, description="Dropout probability on the LoRA input, in [0, 1)."
+    )
 
 
-_Steps = Annotated[int, Field(ge=1, description="Optimiser steps per adapter.")]
-_BatchSize = Annotated[int, Field(ge=1, description="Sequences per optimiser step.")]
+_Steps = Annotated[int, Field(ge=1, le=10**7, description="Optimiser steps per adapter (1 to 10^7).")]
+_BatchSize = Annotated[int, Field(ge=1, le=65536, description="Sequences per optimiser step (1 to 65536).")]
+_GenerateBatch = Annotated[int, Field(ge=1, le=65536)]  # sequences per generate()/forward call
+_NewTokens = Annotated[int, Field(le=10**6)]  # a token limit: at most 10^6 (with a section's own minimum)
 
 
 class SFTSettings(_Section):
@@ -105,17 +118,35 @@ class SFTSettings(_Section):
 
     steps: _Steps = 200
     batch_size: _BatchSize = 4
-    learning_rate: float = Field(1e-4, gt=0, description="AdamW learning rate.")
+    learning_rate: float = Field(1e-4, gt=0, le=1, description="AdamW learning rate, in (0, 1] and finite.")
     lora: LoraSettings = Field(default_factory=LoraSettings)
 
 
 # Pydantic orders fields by reversed MRO: a section lists its own choices in a base named after SFTSettings
 # (``class X(SFTSettings, _XChoices)``), so its YAML dump keeps them before the SFT settings.
 class _SeedGeneratorChoices(_Section):
-    n_generators: int = Field(4, ge=1, description="K: clusters = seed generators = particles.")
+    n_generators: int = Field(
+        4,
+        ge=2,
+        le=1024,
+        description="K: clusters = seed generators = particles; 2 to 1024 (a swarm of 1 never moves).",
+    )
     embedding: Literal["minilm", "tfidf"] = Field(
         "minilm", description="Sentence embeddings (all-MiniLM-L6-v2, offline) or TF-IDF for k-means."
     )
+
+    @field_validator("n_generators", mode="before")
+    @classmethod
+    def _a_swarm(cls, value: Any) -> Any:
+        # Before the ge=2 constraint, to say why (docs/method.md §5): with one particle x = p = g = w and
+        # v = 0 after the first iteration, so every term of the update is zero.
+        if isinstance(value, int) and not isinstance(value, bool) and value < 2:
+            what = "a swarm of 1 particle never moves" if value == 1 else f"{value} particles is no swarm"
+            raise PydanticCustomError(
+                "swarm_size",
+                f"{what}: every term of the PSO update is zero; use at least 2 seed generators",
+            )
+        return value
 
 
 class SeedGeneratorConfig(SFTSettings, _SeedGeneratorChoices):
@@ -130,11 +161,11 @@ class EndpointConfig(_Section):
     api_key_env: str | None = Field(
         None, description="Name of the environment variable holding the API key (the key is never logged)."
     )
-    timeout: float = Field(60.0, gt=0, description="Seconds per request.")
+    timeout: float = Field(60.0, gt=0, le=86400, description="Seconds per request, in (0, 86400].")
     max_retries: int = Field(
-        3, ge=0, description="Client retries with exponential backoff on transient errors."
+        3, ge=0, le=100, description="Client retries with exponential backoff on transient errors (0 to 100)."
     )
-    concurrency: int = Field(4, ge=1, description="Requests in flight at once.")
+    concurrency: int = Field(4, ge=1, le=1024, description="Requests in flight at once (1 to 1024).")
 
 
 class TestTakerSpec(_Section):
@@ -155,7 +186,9 @@ class TestTakerSpec(_Section):
 
 class _TestTakerChoices(_Section):
     include_base: bool = Field(True, description="The base model itself is a test taker (named 'base').")
-    n_adapters: int = Field(2, ge=0, description="LoRA test takers t0.., each on another cluster's pairs.")
+    n_adapters: int = Field(
+        2, ge=0, le=1024, description="LoRA test takers t0.., each on another cluster's pairs (0 to 1024)."
+    )
 
 
 class TestTakerConfig(SFTSettings, _TestTakerChoices):
@@ -187,13 +220,17 @@ class TestTakerConfig(SFTSettings, _TestTakerChoices):
 class GenerationConfig(_Section):
     """Item synthesis (docs/method.md §2). Paper: 5 shown, 5 written, 40 calls (200 items), 512 new tokens."""
 
-    items_shown: int = Field(5, ge=1, description="Real dev items shown per call.")
-    items_written: int = Field(5, ge=1, description="New items asked for per call.")
-    calls_per_generator: int = Field(40, ge=1, description="Calls per generator and iteration.")
-    max_new_tokens: int = Field(512, ge=8)
-    temperature: float = Field(0.7, gt=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    batch_size: int = Field(32, ge=1, description="Sequences per generate() call, mixed across adapters.")
+    items_shown: int = Field(5, ge=1, le=1000, description="Real dev items shown per call (1 to 1000).")
+    items_written: int = Field(5, ge=1, le=1000, description="New items asked for per call (1 to 1000).")
+    calls_per_generator: int = Field(
+        40, ge=1, le=10**6, description="Calls per generator and iteration (1 to 10^6)."
+    )
+    max_new_tokens: _NewTokens = Field(512, ge=8, description="Reply length limit (8 to 10^6 tokens).")
+    temperature: float = Field(0.7, gt=0, le=10, description="Sampling temperature, in (0, 10].")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling probability mass, in (0, 1].")
+    batch_size: _GenerateBatch = Field(
+        32, description="Sequences per generate() call, mixed across adapters (1 to 65536)."
+    )
 
 
 _MOVED_TO_JUDGE = {
@@ -205,6 +242,9 @@ _MOVED_TO_JUDGE = {
 }
 
 
+_Weight = Annotated[float, Field(ge=0, le=1e6, description="A composite weight: finite, 0 to 10^6.")]
+
+
 class ScoringConfig(_Section):
     """Test takers answer the items; a judge scores each answer in [0, 1]; the objective gives utilities."""
 
@@ -212,9 +252,12 @@ class ScoringConfig(_Section):
         "difficulty",
         description="Objective maximised (docs/method.md §4): a registered objective or 'composite'.",
     )
-    composite_weights: dict[str, float] = Field(
+    composite_weights: dict[str, _Weight] = Field(
         default_factory=lambda: {"difficulty": 0.6, "separation": 0.2, "novelty": 0.2},
-        description="Weights of the composite objective (the authors': 0.6 / 0.2 / 0.2).",
+        description=(
+            "Weights of the composite objective (the authors': 0.6 / 0.2 / 0.2): each finite, 0 to 10^6, at "
+            "least one > 0."
+        ),
     )
     normalise: bool = Field(
         False,
@@ -225,19 +268,26 @@ class ScoringConfig(_Section):
         ),
     )
     consistency_sets: int = Field(
-        4, ge=2, description="R: independent item sets per generator (consistency)."
+        4, ge=2, le=1000, description="R: independent item sets per generator (consistency); 2 to 1000."
     )
     novelty_dev_items: int = Field(
-        50, ge=1, description="Real dev items the test takers answer once per run (novelty)."
+        50,
+        ge=1,
+        le=10**6,
+        description="Real dev items the test takers answer once per run (novelty); 1 to 10^6.",
     )
     realistic_corpus: str = Field(
         "user-queries-sample",
         description="Corpus of real user queries (built-in name or JSONL/CSV/... file).",
     )
-    realistic_neighbours: int = Field(5, ge=1, description="k nearest corpus queries averaged per item.")
-    answer_max_new_tokens: int = Field(256, ge=1, description="Length limit of a test taker's answer.")
-    answer_temperature: float = Field(0.0, ge=0, description="0: greedy answers.")
-    batch_size: int = Field(32, ge=1, description="Sequences per generate()/forward call.")
+    realistic_neighbours: int = Field(
+        5, ge=1, le=10**4, description="k nearest corpus queries averaged per item (1 to 10^4)."
+    )
+    answer_max_new_tokens: _NewTokens = Field(
+        256, ge=1, description="Length limit of a test taker's answer (1 to 10^6 tokens)."
+    )
+    answer_temperature: float = Field(0.0, ge=0, le=10, description="In [0, 10]; 0: greedy answers.")
+    batch_size: _GenerateBatch = Field(32, description="Sequences per generate()/forward call (1 to 65536).")
     on_empty_generator: Literal["worst", "error"] = Field(
         "worst",
         description=(
@@ -276,11 +326,13 @@ class ScoringConfig(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> ScoringConfig:
-        if self.objective == COMPOSITE:
-            if not self.composite_weights or any(w < 0 for w in self.composite_weights.values()):
-                raise ValueError("scoring.composite_weights: give at least one objective with a weight >= 0")
-            if sum(self.composite_weights.values()) <= 0:
-                raise ValueError("scoring.composite_weights: the weights sum to 0")
+        # Each weight is checked on its own (>= 0, finite, <= 1e6: the field's type); here only the set.
+        if self.objective == COMPOSITE and not any(w > 0 for w in self.composite_weights.values()):
+            given = ", ".join(f"{k}: {w:g}" for k, w in self.composite_weights.items()) or "none"
+            raise ValueError(
+                f"scoring.composite_weights: no weight > 0 ({given}); the composite objective needs at "
+                "least one objective with a weight > 0"
+            )
         return self
 
     @property
@@ -305,8 +357,15 @@ class JudgeConfig(_Section):
         None,
         description="Judge with an endpoint model instead of the base model (judges without token probs).",
     )
-    retries: int = Field(2, ge=0, description="Generative judge: extra attempts for a reply without a score.")
-    max_new_tokens: int = Field(16, ge=2, description="Generative judge: reply length limit.")
+    retries: int = Field(
+        2,
+        ge=0,
+        le=100,
+        description="Generative judge: extra attempts for a reply without a score (0 to 100).",
+    )
+    max_new_tokens: _NewTokens = Field(
+        16, ge=2, description="Generative judge: reply length limit (2 to 10^6 tokens)."
+    )
 
     @field_validator("name", "dev_name")
     @classmethod
@@ -335,7 +394,10 @@ class ExportConfig(_Section):
     """Export of the global-best generator and the synthetic data set it samples."""
 
     calls: int = Field(
-        40, ge=1, description="Calls the global-best generator makes for the exported data set."
+        40,
+        ge=1,
+        le=10**7,
+        description="Calls the global-best generator makes for the exported data set (1 to 10^7).",
     )
 
 
@@ -406,7 +468,13 @@ class RunConfig(_Section):
     """A whole Data Swarms search."""
 
     run_name: str | None = Field(None, description="Default: <task>-<objective>-<UTC time>.")
-    seed: int = Field(0, ge=0, description="Master seed; every random draw derives from it.")
+    seed: int = Field(
+        0,
+        ge=0,
+        lt=SEED_LIMIT,
+        description="Master seed, 0 <= seed < 2**63 (run files store it as a 64-bit integer); every random "
+        "draw derives from it.",
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     seed_generators: SeedGeneratorConfig = Field(default_factory=SeedGeneratorConfig)
@@ -417,6 +485,18 @@ class RunConfig(_Section):
     pso: PSOConfig = Field(default_factory=PSOConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_range(cls, value: Any) -> Any:
+        # Before the ge/lt constraints, to say why: derive_seed accepts any int, Parquet's int64 does not.
+        whole = isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+        if whole and not isinstance(value, bool) and not 0 <= value < SEED_LIMIT:
+            raise PydanticCustomError(
+                "seed_range",
+                "out of range: a seed must be 0 <= seed < 2**63 (run files store it as a 64-bit integer)",
+            )
+        return value
 
     @field_validator("run_name")
     @classmethod
@@ -449,7 +529,30 @@ class RunConfig(_Section):
             raise ValueError(
                 f"{needing('test_takers>=2', 'compare')} test takers: need at least 2, got {takers}"
             )
+        self._swarm_can_move()
         return self
+
+    def _swarm_can_move(self) -> None:
+        """Refuse PSO weights under which no particle ever moves (docs/method.md §5). A particle starts at
+        its personal best (recorded at iteration 0) and only leaves it through the social term (g − x), the
+        repel term (x − w) or inertia on a nonzero initial velocity; without those, v stays 0 and p = x, so
+        the cognitive term (p − x) is zero too. (PSOConfig alone refuses only weights summing to 0: the
+        update itself is still defined for the others, and unit tests of it use them.)"""
+        pso = self.pso
+        repel = pso.repel if pso.repel_term else 0.0
+        inertia_moves = pso.inertia > 0 and pso.initial_velocity == "random"
+        if pso.social > 0 or repel > 0 or inertia_moves:
+            return
+        repel_part = f"repel {pso.repel:g}" + (
+            " with repel_term off" if pso.repel and not pso.repel_term else ""
+        )
+        inertia_part = f"inertia {pso.inertia:g}" + (" with initial_velocity 'zero'" if pso.inertia else "")
+        raise ValueError(
+            f"pso: social 0, {repel_part} and {inertia_part} leave only the cognitive term "
+            f"(cognitive {pso.cognitive:g}), which is zero because a particle that never moved stands at its "
+            "personal best, so no particle ever moves; set pso.social > 0 (or pso.repel > 0 with repel_term "
+            "on, or pso.inertia > 0 with initial_velocity 'random')"
+        )
 
     def public_dict(self) -> dict[str, Any]:
         """The configuration as JSON-able data, without storage options (they may hold credentials)."""
@@ -464,20 +567,44 @@ def config_hash(section: BaseModel | dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters; an int too long to print (over Python's 4300 digits)
+    becomes ``<an integer of about N digits>``."""
+    if isinstance(value, int) and value.bit_length() > 10_000:  # repr would raise or be huge
+        return f"<an integer of about {int(value.bit_length() * math.log10(2)) + 1} digits>"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return (
+        f"<an integer of {len(text.lstrip('-'))} digits>"
+        if isinstance(value, int)
+        else f"{text[: limit - 3]}..."
+    )
+
+
 def validation_message(origin: str, exc: ValidationError, overrides: dict[str, Any] | None = None) -> str:
     """One line for a pydantic error: ``origin: field.path: problem; got value (+N more)``. A field set by
     an override (a command-line option) is blamed on the option, not the file."""
     first = exc.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    loc = ".".join(str(p) for p in first["loc"])
     if any(v is not None and (loc == k or loc.startswith(k + ".")) for k, v in (overrides or {}).items()):
         origin = "command line"
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     got = (
-        f"; got {first['input']!r}"
+        f"; got {_short_repr(first['input'])}"
         if first["type"] != "missing" and not isinstance(first["input"], dict)
         else ""
     )
-    return f"{origin}: {loc}: {first['msg']}{got}{more}"
+    msg = first["msg"]
+    if first["type"] == "value_error":  # our validators' messages, without pydantic's "Value error, "
+        msg = str(first.get("ctx", {}).get("error", msg))
+    # A validator's message that starts with the field path (or a deeper one) is not prefixed twice; a
+    # cross-field check of the whole file (no path) names its fields itself.
+    if (loc and msg.startswith((f"{loc}.", f"{loc}:"))) or (not loc and first["type"] == "value_error"):
+        where = ""
+    else:
+        where = f"{loc or '(top level)'}: "
+    return f"{origin}: {where}{msg}{got}{more}"
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -545,6 +672,11 @@ def load_config(
             data = yaml.load(text, Loader=_UniqueKeyLoader) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{origin}: invalid YAML ({str(exc).splitlines()[0]})") from exc
+        except ValueError as exc:
+            # A scalar YAML resolves but Python cannot build: an int over 4300 digits, the date 2020-13-45.
+            raise ConfigError(
+                f"{origin}: invalid YAML value ({str(exc).splitlines()[0].split(';')[0][:160]})"
+            ) from None
         if not isinstance(data, dict):
             raise ConfigError(
                 f"{origin}: expected a mapping of sections at the top level, got {type(data).__name__}"

@@ -5,6 +5,8 @@ Accepted files (local path or fsspec URL):
   JSON list of records (all dev);
 - JSON Lines, CSV or Parquet with an ``input`` column, optional ``output``, optional ``split`` (``dev`` /
   ``test``; rows without it are dev).
+Text files (JSON, JSONL, CSV) are UTF-8, with or without a byte-order mark, or UTF-16 / UTF-32 with a
+byte-order mark; LF, CRLF or CR line endings. Other bytes are refused naming the file and the byte offset.
 Built-in: ``gsm8k-quickstart`` (300 dev / 100 test GSM8K items, MIT licence, see
 ``builtin/LICENSE-GSM8K``) and ``user-queries-sample`` (500 real questions, the default corpus of the
 realistic objective, see ``builtin/LICENSE-USER-QUERIES``).
@@ -12,6 +14,7 @@ realistic objective, see ``builtin/LICENSE-USER-QUERIES``).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import json
@@ -77,9 +80,59 @@ def _read_bytes(source: str, storage_options: dict[str, Any] | None) -> bytes:
         raise DataError(f"{source}: cannot read the file ({type(exc).__name__}: {detail})") from None
 
 
-def _read_jsonl(raw: bytes, source: str) -> pd.DataFrame:
+# Byte-order marks, longest first (the UTF-32 LE mark starts with the UTF-16 LE one).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
+    (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
+    (codecs.BOM_UTF8, "utf-8", "UTF-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+)
+
+
+def _decode(raw: bytes, source: str) -> str:
+    """The text of a JSON, JSONL or CSV file: UTF-8 (a UTF-8 byte-order mark is dropped), or UTF-16 / UTF-32
+    when the file starts with their byte-order mark. Line endings are left to the readers (all accept LF,
+    CRLF and CR).
+
+    Raises:
+        DataError: a byte sequence that is not valid in the encoding (naming the byte offset in the file and
+            its line), or NUL bytes in UTF-8 text (UTF-16 without a byte-order mark).
+    """
+    codec, label, skip = "utf-8", "UTF-8", 0
+    for bom, name, what in _BOMS:
+        if raw.startswith(bom):
+            codec, label, skip = name, what, len(bom)
+            break
+    try:
+        text = raw[skip:].decode(codec)
+    except UnicodeDecodeError as exc:
+        offset = skip + exc.start
+        line = len(_lines(raw[skip:offset].decode(codec, errors="replace")))
+        named = " (the encoding its byte-order mark names)" if codec != "utf-8" else ""
+        raise DataError(
+            f"{source}: not valid {label} text{named}: byte {raw[offset]:#04x} at offset {offset} "
+            f"(line {line}); save the file as UTF-8"
+        ) from None
+    if codec == "utf-8" and "\x00" in text:
+        offset = raw.index(b"\x00")
+        raise DataError(
+            f"{source}: NUL byte at offset {offset}: not UTF-8 text (UTF-16 without a byte-order mark?); "
+            "save the file as UTF-8"
+        )
+    return text
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split at LF, CRLF or CR only: ``str.splitlines`` would also split at U+2028, U+2029, NEL and
+    other characters that JSON allows unescaped inside strings."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _read_jsonl(text: str, source: str) -> pd.DataFrame:
     records = []
-    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
+        line = line.removeprefix("\ufeff")  # concatenated files: another file's UTF-8 byte-order mark
         if not line.strip():
             continue
         try:
@@ -101,6 +154,15 @@ def _frame(records: Any, source: str, where: str) -> pd.DataFrame:
     return pd.DataFrame(records, dtype=object)
 
 
+def _is_unicode(text: str) -> bool:
+    """False for text holding lone surrogates (JSON ``"\\ud83d"``), which cannot be written as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _clean(frame: pd.DataFrame, source: str, where: str) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame({"input": pd.Series([], dtype=object), "output": pd.Series([], dtype=object)})
@@ -120,6 +182,13 @@ def _clean(frame: pd.DataFrame, source: str, where: str) -> pd.DataFrame:
         ]
     else:
         outputs = [None] * len(inputs)
+    for column, values in (("input", inputs), ("output", outputs)):
+        for row, value in enumerate(values):
+            if value is not None and not _is_unicode(value):
+                raise DataError(
+                    f"{source}: {where} row {row} has an '{column}' that is not valid Unicode (a lone "
+                    "surrogate such as a JSON \\ud83d escape without its pair)"
+                )
     # object dtype keeps None as None (pandas' string inference would turn it into NaN)
     return pd.DataFrame(
         {"input": pd.Series(inputs, dtype=object), "output": pd.Series(outputs, dtype=object)}
@@ -144,8 +213,9 @@ def load_task(
         A :class:`Task` with at least one dev item.
 
     Raises:
-        DataError: missing file, unknown format, unparsable content, no ``input`` column, empty or
-            non-text inputs, or no dev items; the message names the file and the problem.
+        DataError: missing file, unknown format, text that is not UTF-8 (nor UTF-16/32 with a byte-order
+            mark; naming the byte offset), unparsable content, no ``input`` column, empty, non-text or
+            non-Unicode inputs, or no dev items; the message names the file and the problem.
     """
     raw = _read_bytes(source, storage_options)
     name_hint = source.rstrip("/").rsplit("/", 1)[-1]
@@ -159,7 +229,7 @@ def load_task(
     meta: dict[str, Any] = {}
     try:
         if fmt == "json":
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(_decode(raw, source))
             if isinstance(data, dict):
                 if "dev" not in data:
                     raise DataError(
@@ -172,9 +242,11 @@ def load_task(
                 dev, test = _frame(data, source, "items"), pd.DataFrame()
         else:
             if fmt == "jsonl":
-                frame = _read_jsonl(raw, source)
+                frame = _read_jsonl(_decode(raw, source), source)
             elif fmt == "csv":
-                frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, na_values=[""])
+                frame = pd.read_csv(
+                    io.StringIO(_decode(raw, source)), dtype=str, keep_default_na=False, na_values=[""]
+                )
             else:
                 frame = pd.read_parquet(io.BytesIO(raw))
             if "split" in frame.columns:

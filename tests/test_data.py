@@ -86,3 +86,95 @@ def test_bad_files_get_one_clear_error_naming_the_file(tmp_path, name, content, 
 def test_unknown_protocol_is_a_data_error():
     with pytest.raises(DataError, match="foo://x/y.json: cannot read the file"):
         load_task("foo://x/y.json")
+
+
+# -- text encodings and line endings (issue "Inputs from outside that break it", kind 4) ---------------------
+_ROWS = [
+    {"input": "a?", "output": "1", "split": "dev"},
+    {"input": "b\u2028c? caf\u00e9 \u00b5", "output": None, "split": "dev"},  # U+2028 is legal inside JSON
+    {"input": "d?", "output": "2", "split": "test"},
+]
+
+
+def _text(fmt: str, newline: str) -> str:
+    if fmt == "jsonl":
+        return newline.join(json.dumps(r, ensure_ascii=False) for r in _ROWS) + newline
+    if fmt == "json":
+        dev = [{"input": r["input"], "output": r["output"]} for r in _ROWS if r["split"] == "dev"]
+        test = [{"input": r["input"], "output": r["output"]} for r in _ROWS if r["split"] == "test"]
+        return json.dumps({"dev": dev, "test": test}, ensure_ascii=False, indent=1).replace("\n", newline)
+    lines = ["input,output,split"] + [f'"{r["input"]}",{r["output"] or ""},{r["split"]}' for r in _ROWS]
+    return newline.join(lines) + newline
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [
+        ("utf-8", b""),
+        ("utf-8", b"\xef\xbb\xbf"),  # UTF-8 byte-order mark (Excel, Notepad): was "Unexpected UTF-8 BOM"
+        ("utf-16-le", b"\xff\xfe"),
+        ("utf-16-be", b"\xfe\xff"),
+        ("utf-32-le", b"\xff\xfe\x00\x00"),
+        ("utf-32-be", b"\x00\x00\xfe\xff"),
+    ],
+)
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_every_text_format_reads_byte_order_marks_and_line_endings(tmp_path, fmt, encoding, bom, newline):
+    path = tmp_path / f"t.{fmt}"
+    path.write_bytes(bom + _text(fmt, newline).encode(encoding))
+    task = load_task(str(path))
+    assert task.dev["input"].tolist() == ["a?", "b\u2028c? caf\u00e9 \u00b5"]
+    assert task.dev["output"].tolist() == ["1", None]
+    assert task.test["input"].tolist() == ["d?"]
+
+
+def test_byte_order_mark_of_a_concatenated_jsonl_file(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes('\ufeff{"input": "a?"}\n\ufeff{"input": "b?"}\n'.encode())  # cat a.jsonl b.jsonl
+    assert load_task(str(path)).dev["input"].tolist() == ["a?", "b?"]
+
+
+def test_realistic_corpus_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    path.write_bytes("\n".join(json.dumps({"input": q}) for q in ("how?", "why?")).encode("utf-8-sig"))
+    assert load_task(str(path)).dev["input"].tolist() == ["how?", "why?"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        # Latin-1 / cp1252 é: the byte and its offset in the file (BOM bytes counted), and the line.
+        ("t.jsonl", b'{"input": "a"}\n{"input": "caf\xe9"}\n', r"not valid UTF-8 text: byte 0xe9 at offset 29 \(line 2\)"),
+        ("t.json", b'{"dev": [{"input": "caf\xe9"}]}', r"not valid UTF-8 text: byte 0xe9 at offset 23 \(line 1\)"),
+        ("t.csv", b"input\r\nok\r\ncaf\x92s\r\n", r"not valid UTF-8 text: byte 0x92 at offset 14 \(line 3\)"),
+        ("t.csv", b"\xef\xbb\xbfinput\nq\xff\n", r"not valid UTF-8 text: byte 0xff at offset 10 \(line 2\)"),
+        # UTF-16 without a byte-order mark decodes as "UTF-8" full of NULs: refused, not misread.
+        ("t.jsonl", '{"input": "a"}\n'.encode("utf-16-le"), "NUL byte at offset 1: not UTF-8 text .UTF-16 without"),
+        ("t.csv", "input\nq\n".encode("utf-16-be"), "NUL byte at offset 0: not UTF-8 text"),
+        # A byte-order mark whose encoding the bytes then break: named, with the offset.
+        ("t.jsonl", b"\xff\xfe{\x00a", r"not valid UTF-16 LE text \(the encoding its byte-order mark names\): byte 0x61 at offset 4"),
+        ("t.csv", b"\xfe\xff\x00i\xdc\x00", r"not valid UTF-16 BE text .*: byte 0xdc at offset 4"),
+        # Valid UTF-8 whose JSON escapes make text that cannot be written back as UTF-8.
+        ("t.json", b'{"dev": [{"input": "ok"}, {"input": "x\\ud83d"}]}', "dev row 1 has an 'input' that is not valid Unicode"),
+        ("t.jsonl", b'{"input": "ok", "output": "\\udc00"}\n', "dev row 0 has an 'output' that is not valid Unicode"),
+    ],
+)  # fmt: skip
+def test_undecodable_text_gets_one_line_naming_file_and_offset(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as info:
+        load_task(str(path))
+    assert str(info.value).startswith(f"{path}: ")
+    assert "\n" not in str(info.value)
+
+
+def test_parquet_is_binary_and_keeps_its_text(tmp_path):
+    """No decoding for Parquet (a byte-order mark does not apply): text round-trips, a BOM inside a value
+    is the value's, and bytes before the magic number are not Parquet."""
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"input": ["caf\u00e9 \u2028?", "\ufeffq?"]}).to_parquet(path)
+    assert load_task(str(path)).dev["input"].tolist() == ["caf\u00e9 \u2028?", "\ufeffq?"]
+    (tmp_path / "bom.parquet").write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    with pytest.raises(DataError, match="cannot parse as PARQUET"):
+        load_task(str(tmp_path / "bom.parquet"))

@@ -84,6 +84,13 @@ class TaskConfig(_Section):
     max_dev_items: int | None = Field(
         None, ge=1, le=10**9, description="Use at most this many dev items (first ones); 1 to 10^9."
     )
+    long_items: Literal["refuse", "exclude"] = Field(
+        "refuse",
+        description=(
+            "Dev items longer than the prompts leave room for in the model's context: 'refuse' the run up "
+            "front, or 'exclude' them (counted in run.json)."
+        ),
+    )
 
 
 class LoraSettings(_Section):

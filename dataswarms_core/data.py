@@ -53,6 +53,7 @@ class Task:
         test: same columns; held-out real items (may be empty).
         source: where it was read from.
         content_hash: SHA-256 (hex) of the file's bytes, for cache keys.
+        dev_duplicates: dev items dropped because their ``input`` repeats an earlier dev item's exactly.
     """
 
     name: str
@@ -61,6 +62,7 @@ class Task:
     test: pd.DataFrame
     source: str
     content_hash: str
+    dev_duplicates: int = 0
 
 
 def _read_bytes(source: str, storage_options: dict[str, Any] | None) -> bytes:
@@ -267,6 +269,9 @@ def load_task(
         ) from None
     dev = _clean(dev, source, "dev")
     test = _clean(test, source, "test")
+    repeated = dev["input"].duplicated(keep="first")
+    dev_duplicates = int(repeated.sum())
+    dev = dev[~repeated].reset_index(drop=True)  # an item repeated is one item: clusters and pools need distinct ones
     if max_dev_items is not None:
         dev = dev.iloc[:max_dev_items].reset_index(drop=True)
     if dev.empty:
@@ -279,4 +284,5 @@ def load_task(
         test=test,
         source=source,
         content_hash=hashlib.sha256(raw).hexdigest(),
+        dev_duplicates=dev_duplicates,
     )

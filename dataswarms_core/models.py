@@ -177,6 +177,15 @@ def resolve_model(name_or_path: str) -> Path:
     return Path(name_or_path).expanduser().absolute()
 
 
+def ready_model_path(name_or_path: str) -> Path | None:
+    """The local model folder when it can be used without converting anything (a folder, or a built-in
+    model converted before), else None. Call :func:`check_model` first."""
+    if name_or_path in BUILTIN_MODELS:
+        dest = dataswarms_home() / "models" / name_or_path
+        return dest if (dest / "config.json").is_file() else None
+    return Path(name_or_path).expanduser().absolute()
+
+
 def model_fingerprint(path: Path) -> str:
     """SHA-256 (hex, 16 chars) of a model folder's config and weight file names/sizes, for cache keys."""
     h = hashlib.sha256((path / "config.json").read_bytes())

@@ -3,13 +3,18 @@ naming the URL or file and the cause, before any work and without writing to a f
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..config import RunConfig
+from ..data import Task
 from ..errors import ConfigMismatchError, DataError, StorageError
+from ..prompts import generation_messages, judge_messages
 from ..pso.state import FORMAT_VERSION as STATE_VERSION
 from ..pso.state import STATE_FILE, TENSORS_FILE
 from ..records import CheckpointPointer, ReferenceScores, RunInfo
@@ -141,3 +146,92 @@ def check_run_folder(config: RunConfig, *, resume: bool, force: bool, task_hash:
                 )
     if store.exists(REFERENCE_SCORES):
         ReferenceScores.read(store, REFERENCE_SCORES)
+
+
+@dataclass(frozen=True)
+class LengthBudget:
+    """How many tokens one item may have so that every prompt of the run fits the model's context.
+
+    Attributes:
+        context: the model's context (``max_position_embeddings``), tokens.
+        per_item: the largest item length, tokens: the minimum over the generation prompt
+            (template + ``items_shown`` items + ``generation.max_new_tokens``), the seed generators' training
+            sequences (template + ``items_shown + items_written`` items), and the judge prompt (template +
+            item + an answer of ``scoring.answer_max_new_tokens`` + ``judge.max_new_tokens``).
+    """
+
+    context: int
+    per_item: int
+
+
+def length_budget(config: RunConfig, tokenizer: Any, context: int, domain: str) -> LengthBudget:
+    """The :class:`LengthBudget` of this configuration on a tokenizer with a ``context``-token window."""
+    g, s = config.generation, config.scoring
+
+    def tokens(messages: list[dict[str, str]]) -> int:
+        return len(tokenizer.apply_chat_template(messages, tokenize=True, add_generation_prompt=True))
+
+    generation = tokens(generation_messages([""] * g.items_shown, domain, g.items_written))
+    judging = tokens(judge_messages("", "", domain))
+    per_item = min(
+        (context - generation - g.max_new_tokens) // g.items_shown,
+        (context - generation) // (g.items_shown + g.items_written),
+        context - judging - s.answer_max_new_tokens - config.judge.max_new_tokens,
+    )
+    return LengthBudget(context, per_item)
+
+
+def long_dev_items(config: RunConfig, task: Task, model_path: Path) -> tuple[list[int], LengthBudget, list[int]]:
+    """The dev items longer than :func:`length_budget` allows on the run's base model.
+
+    Returns:
+        ``(indices, budget, lengths)``: positions in ``task.dev`` of the over-long items, the budget, and their
+        token lengths.
+
+    Raises:
+        DataError: the prompts alone leave no room for an item (the settings do not fit the context).
+    """
+    from ..models import load_tokenizer
+
+    tokenizer = load_tokenizer(model_path)
+    config_json = json.loads((model_path / "config.json").read_text())
+    context = int(config_json.get("max_position_embeddings") or tokenizer.model_max_length)
+    budget = length_budget(config, tokenizer, context, task.domain)
+    if budget.per_item < 1:
+        raise DataError(
+            f"{config.task.source}: the prompts leave no room for an item in the model's {context}-token "
+            "context (lower generation.items_shown, generation.max_new_tokens or scoring.answer_max_new_tokens)"
+        )
+    lengths = [len(ids) for ids in tokenizer(task.dev["input"].tolist(), add_special_tokens=False)["input_ids"]]
+    over = [i for i, n in enumerate(lengths) if n > budget.per_item]
+    return over, budget, [lengths[i] for i in over]
+
+
+def check_lengths(config: RunConfig, task: Task, model_path: Path) -> list[int]:
+    """Apply ``task.long_items`` to the over-long dev items (:func:`long_dev_items`).
+
+    Returns:
+        The positions to leave out (``exclude``; recorded in ``run.json`` and counted), or [] when none.
+
+    Raises:
+        DataError: there are over-long items and ``task.long_items`` is ``refuse`` (naming the longest), or
+            too few items are left after excluding them.
+    """
+    over, budget, lengths = long_dev_items(config, task, model_path)
+    if not over:
+        return []
+    longest = max(range(len(over)), key=lambda j: lengths[j])
+    if config.task.long_items == "refuse":
+        raise DataError(
+            f"{config.task.source}: {len(over)} dev item(s) longer than the {budget.per_item} tokens the prompts "
+            f"leave for one item in the model's {budget.context}-token context (dev item {over[longest]} has "
+            f"{lengths[longest]} tokens); shorten them, or set task.long_items: exclude to leave them out (counted)"
+        )
+    g, k = config.generation, config.seed_generators.n_generators
+    need = max(k, g.items_shown + g.items_written)
+    if len(task.dev) - len(over) < need:
+        raise DataError(
+            f"{config.task.source}: {len(task.dev) - len(over)} dev items fit the context after excluding "
+            f"{len(over)} over-long ones; at least {need} are needed"
+        )
+    return over

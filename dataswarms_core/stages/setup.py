@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -11,16 +12,24 @@ import yaml
 from ..config import RunConfig, config_hash
 from ..data import Task, load_task
 from ..errors import ConfigError, ConfigMismatchError, DataError, StorageError
-from ..models import check_model, check_target_modules, model_fingerprint, pick_device, resolve_model
+from ..models import (
+    check_model,
+    check_target_modules,
+    model_fingerprint,
+    pick_device,
+    ready_model_path,
+    resolve_model,
+)
 from ..objectives import objective_needs
 from ..records import RunInfo
 from ..storage import Store
-from .checks import CONFIG_FILE, RUN_INFO, check_run_folder, check_storage, config_differences
+from .checks import CONFIG_FILE, RUN_INFO, check_lengths, check_run_folder, check_storage, config_differences
 from .layout import now, run_store
 
 
 def load_run_task(config: RunConfig, info: RunInfo | None = None) -> Task:
-    """Load the run's task; with ``info``, check it is the file the run started with.
+    """Load the run's task; with ``info``, check it is the file the run started with and leave out the dev
+    items the run excluded as too long (``info.dev_excluded``).
 
     Raises:
         DataError: the file is unreadable, or changed since the run started (its hash differs).
@@ -35,6 +44,9 @@ def load_run_task(config: RunConfig, info: RunInfo | None = None) -> Task:
         raise DataError(
             f"{config.task.source}: the file changed since the run started (hash differs); start a new run"
         )
+    if info is not None and info.dev_excluded:
+        dev = task.dev.drop(index=info.dev_excluded).reset_index(drop=True)
+        task = dataclasses.replace(task, dev=dev)
     return task
 
 
@@ -58,11 +70,15 @@ def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> N
     g, k = config.generation, config.seed_generators.n_generators
     need = max(k, g.items_shown + g.items_written)
     if len(task.dev) < need:
+        repeated = f" distinct ({task.dev_duplicates} repeated items dropped)" if task.dev_duplicates else ""
         raise DataError(
-            f"{config.task.source}: {len(task.dev)} dev items, but {k} seed generators and "
+            f"{config.task.source}: {len(task.dev)} dev items{repeated}, but {k} seed generators and "
             f"{g.items_shown} shown + {g.items_written} written items per call need at least {need}"
         )
     check_model(config.model.base_model)
+    ready = ready_model_path(config.model.base_model)
+    if ready is not None:  # else prepare_run checks the lengths once the built-in model is converted
+        check_lengths(config, task, ready)
     pick_device(config.model.device)
     for where, lora in (
         ("seed_generators.lora", config.seed_generators.lora),
@@ -168,6 +184,7 @@ def prepare_run(
         return _resume_info(config, store, flow_run_id, resume, force)
     task = load_run_task(config)
     model_path = resolve_model(config.model.base_model)
+    excluded = check_lengths(config, task, model_path)  # before anything is written
     info = RunInfo(
         run_name=config.run_name or "",
         run_url=store.root,
@@ -176,7 +193,9 @@ def prepare_run(
         task_name=task.name,
         task_hash=task.content_hash,
         domain=task.domain,
-        n_dev=len(task.dev),
+        n_dev=len(task.dev) - len(excluded),
+        dev_duplicates=task.dev_duplicates,
+        dev_excluded=excluded,
         n_test=len(task.test),
         config_hash=config_hash(config.public_dict()),
         created=now(),

@@ -118,3 +118,36 @@ def test_s3_storage_failures_are_one_line_without_secrets(tmp_path, monkeypatch,
     assert line.startswith("error: storage.root s3://bucket/runs: cannot write there (")
     expected = "no credentials" if case == "no-credentials" else "the endpoint cannot be reached"
     assert expected in line and "sekrit" not in line, line
+
+
+def _task_file(path: Path, inputs: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"input": q, "output": "1"}) + "\n" for q in inputs))
+    return path
+
+
+def test_an_item_longer_than_the_prompts_allow_is_refused_up_front(tiny_model_dir, tmp_path):
+    inputs = [f"How many apples does person {i} have?" for i in range(30)]
+    task = _task_file(tmp_path / "long.jsonl", [*inputs[:17], "many words " * 100_000, *inputs[17:]])
+    cfg = tiny_search_config(tiny_model_dir, tmp_path / "runs", "long", **{"task.source": str(task)})
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump(cfg.public_dict()))
+    line = _one_line_error(runner.invoke(app, ["run", "--config", str(config)], env={"COLUMNS": "400"}))
+    assert "1 dev item(s) longer than the 682 tokens the prompts leave for one item" in line
+    assert "4096-token context (dev item 17 has 300001 tokens)" in line and "task.long_items: exclude" in line
+    assert not (tmp_path / "runs" / "long").exists()
+
+    # Excluded instead: counted in run.json, and every stage sees the task without it.
+    excluded = cfg.model_copy(update={"task": cfg.task.model_copy(update={"long_items": "exclude"})})
+    stages.preflight(excluded)
+    info = stages.prepare_run(excluded)
+    assert info.dev_excluded == [17] and info.n_dev == 30
+    assert stages.load_run_task(excluded, info).dev["input"].tolist() == inputs
+
+
+def test_repeated_dev_items_count_once(tiny_model_dir, tmp_path):
+    task = _task_file(tmp_path / "same.jsonl", ["What is 2 + 2?"] * 24)
+    cfg = tiny_search_config(tiny_model_dir, tmp_path / "runs", "same", **{"task.source": str(task)})
+    config = tmp_path / "same.yaml"
+    config.write_text(yaml.safe_dump(cfg.public_dict()))
+    line = _one_line_error(runner.invoke(app, ["run", "--config", str(config)], env={"COLUMNS": "400"}))
+    assert "1 dev items distinct (23 repeated items dropped), but 3 seed generators" in line

@@ -18,14 +18,44 @@ from .seeding import derive_seed
 
 class Reply(str):
     """A generated reply: a ``str`` that also says whether generation stopped at the token limit
-    (``truncated``) rather than at the end-of-turn token, so a cut-off last item can be dropped."""
+    (``truncated``) rather than at the end-of-turn token, so a cut-off last item can be dropped.
+
+    A reply that is not the model's answer (an endpoint answered, but with no usable text: no choices, a
+    null message or content, a refusal, a content filter, an error object, a body that is not JSON) is a
+    *failed reply*: empty text and ``failure`` set to ``"<kind>: <detail>"`` (e.g. ``"no_choices: the
+    response has no choices"``). Backends return failed replies only under ``return_exceptions=True``; see
+    :meth:`GenerationBackend.generate` and :func:`reply_failure`.
+    """
 
     truncated: bool = False
+    failure: str | None = None
 
-    def __new__(cls, text: str, truncated: bool = False) -> Reply:
+    def __new__(cls, text: str, truncated: bool = False, failure: str | None = None) -> Reply:
         obj = super().__new__(cls, text)
         obj.truncated = truncated
+        obj.failure = failure
         return obj
+
+    @classmethod
+    def failed(cls, reason: str) -> Reply:
+        """A failed reply: empty text, ``failure=reason``."""
+        return cls("", failure=reason)
+
+
+REQUEST_FAILED = "request_failed: the request failed after the client's retries (no response)"
+"""The failure reason :func:`reply_failure` gives a ``None`` reply (a failed request)."""
+
+
+def reply_failure(reply: str | None) -> str | None:
+    """Why a reply from ``generate(..., return_exceptions=True)`` is not an answer, or None when it is one.
+
+    ``None`` (the request failed: connection, timeout, HTTP error after retries) gives
+    :data:`REQUEST_FAILED`; a failed :class:`Reply` gives its ``failure``. An empty string from a model that
+    finished normally IS an answer (None here).
+    """
+    if reply is None:
+        return REQUEST_FAILED
+    return getattr(reply, "failure", None)
 
 
 @dataclass(frozen=True)
@@ -52,8 +82,20 @@ class GenerationBackend(Protocol):
         self, requests: Sequence[GenerationRequest], *, max_new_tokens: int, temperature: float, top_p: float,
         seed: int, batch_size: int, return_exceptions: bool = False,
     ) -> list[str | None]:  # fmt: skip
-        """Sampled (or greedy, temperature 0) replies, one per request, in order. With
-        ``return_exceptions`` a request that failed (e.g. at an endpoint) gives None instead of raising."""
+        """Sampled (or greedy, temperature 0) replies, one per request, in order.
+
+        Without ``return_exceptions`` any failure raises. With it, one request's failure never fails the
+        batch; it comes back in its place as:
+
+        - ``None``: the request itself failed (no response after the client's retries: connection refused,
+          timeout, HTTP 4xx/5xx). Callers may treat it as a transport failure (the generative judge raises a
+          transient error when a judgement never got any response);
+        - a failed :class:`Reply` (empty text, ``failure`` = ``"<kind>: <detail>"``): the endpoint answered
+          but not with the model's answer (no choices, null message or content, refusal, content filter,
+          error object, a body that is not JSON). Code that only checks ``is None`` sees an empty reply.
+
+        :func:`reply_failure` gives the reason for both (None for a real reply, which may be empty).
+        """
         ...
 
     def next_token_probs(

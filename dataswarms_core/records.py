@@ -94,8 +94,12 @@ class RunInfo(Record):
     task_name: str
     task_hash: str = Field(description="Hash of the task file's content.")
     domain: str
-    n_dev: int
+    n_dev: int = Field(description="Dev items used (distinct, not excluded).")
     n_test: int
+    dev_duplicates: int = Field(0, description="Dev items dropped as exact repeats of earlier ones.")
+    dev_excluded: list[int] = Field(
+        default_factory=list, description="Positions of dev items left out as too long (task.long_items: exclude)."
+    )
     config_hash: str
     created: str = Field(description="UTC time, ISO 8601.")
     flow_run_id: str | None = None
@@ -172,9 +176,16 @@ class AnswerRow(Row):
     index: int
     test_taker: str
     query: str
-    response: str
+    response: str | None = Field(description="The answer (may be empty); None when the answer failed.")
     score: float | None = Field(description="In [0, 1]; None when the judgement failed (never replaced).")
     judge_detail: str = Field(description="The judge's diagnostics as JSON (e.g. mass, attempts).")
+    answer_failure: str | None = Field(
+        default=None,
+        description=(
+            "Why the test taker gave no answer ('<kind>: <detail>', e.g. 'no_choices: ...', 'content_filter: "
+            "...', 'request_failed: ...'); None for an answer. Such a row is never judged nor scored."
+        ),
+    )
 
 
 class GeneratorCounts(Row):
@@ -240,6 +251,15 @@ class ScoringReport(Record):
     answers: int
     mean_judge_mass: float | None
     seconds: float
+    answer_failures: int = Field(
+        0, description="Answers that failed at the test taker (never judged; not among judge_failures)."
+    )
+    answer_failures_per_generator: dict[str, int] = Field(default_factory=dict)
+    answer_failures_per_test_taker: dict[str, int] = Field(default_factory=dict)
+    answer_failure_kinds: dict[str, int] = Field(
+        default_factory=dict,
+        description="Failed answers per kind (no_choices, content_filter, refusal, ...).",
+    )
 
 
 class ReferenceScores(Record):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import ScoringError
-from .generation import GenerationBackend, GenerationRequest
+from .generation import GenerationBackend, GenerationRequest, reply_failure
 from .judges import Judge
 from .objectives import (
     COMPOSITE,
@@ -57,21 +58,32 @@ def answer(
 ) -> list[dict[str, Any]]:
     """Every test taker answers every item; requests are grouped per backend (one batched call each).
 
+    One request that fails does not fail the batch (``return_exceptions=True``): its row gets
+    ``response=None`` and ``answer_failure`` = the reason (:func:`~dataswarms_core.generation.reply_failure`:
+    no choices, null content, refusal, content filter, error object, a body that is not JSON, a failed
+    request); :func:`judge_answers` never judges it and the score matrix counts it apart from judge
+    failures. An empty reply of a model that finished normally is an answer (``response=""``).
+
     Args:
         items: rows with ``item`` (the query) and any other fields (copied to the output rows).
         test_takers: who answers.
         stage, iteration: label the sampling seed ``derive_seed(run_seed, stage, iteration, backend index)``.
 
     Returns:
-        One row per (item, test taker), item-major: the item's fields plus ``test_taker``, ``query`` and
-        ``response``.
+        One row per (item, test taker), item-major: the item's fields plus ``test_taker``, ``query``,
+        ``response`` (``str``, None when the answer failed) and ``answer_failure`` (None, or the reason).
+
+    Raises:
+        EndpointError: EVERY request to one backend failed without any response (endpoint down, or rejecting
+            every request): the error of a last single request when it fails again (transient or not, with
+            its message), else a transient one.
     """
     backends: list[GenerationBackend] = []
     for taker in test_takers:
         if not any(b is taker.backend for b in backends):
             backends.append(taker.backend)
     rows = [
-        {**row, "test_taker": t.name, "query": row["item"], "response": None}
+        {**row, "test_taker": t.name, "query": row["item"], "response": None, "answer_failure": None}
         for row in items
         for t in test_takers
     ]
@@ -84,17 +96,40 @@ def answer(
         requests = [
             GenerationRequest(answer_messages(rows[k]["query"]), adapter=t.adapter) for k, t in positions
         ]
-        replies = backend.generate(
-            requests,
-            max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=1.0,
-            seed=derive_seed(run_seed, stage, iteration, b_index),
-            batch_size=batch_size,
-        )
+        settings: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "temperature": temperature,
+            "top_p": 1.0,
+            "seed": derive_seed(run_seed, stage, iteration, b_index),
+            "batch_size": batch_size,
+        }
+        replies = backend.generate(requests, **settings, return_exceptions=True)
+        if requests and all(r is None for r in replies):
+            _raise_unreachable(backend, requests, settings, sorted({t.name for _, t in positions}))
         for (k, _), reply in zip(positions, replies, strict=True):
-            rows[k]["response"] = reply
+            failure = reply_failure(reply)
+            rows[k]["response"] = None if failure is not None else reply
+            rows[k]["answer_failure"] = failure
     return rows
+
+
+def _raise_unreachable(
+    backend: GenerationBackend,
+    requests: Sequence[GenerationRequest],
+    settings: dict[str, Any],
+    takers: list[str],
+) -> None:
+    """Every request to ``backend`` failed without a response: ask once more without ``return_exceptions``
+    so the backend's own error (its message and whether it is transient) is raised; a transient
+    :class:`~dataswarms_core.openai_backend.EndpointError` when that request goes through."""
+    from .openai_backend import EndpointError
+
+    backend.generate(requests[:1], **settings, return_exceptions=False)
+    raise EndpointError(
+        f"test taker(s) {takers}: every one of {len(requests)} answer requests to {backend!r} failed without a "
+        "response (endpoint unreachable?); nothing was answered",
+        transient=True,
+    )
 
 
 def judge_answers(
@@ -102,12 +137,22 @@ def judge_answers(
 ) -> list[dict[str, Any]]:
     """Add ``score`` (in [0, 1], None when the judgement failed) and ``judge_detail`` to answer rows.
 
+    A row whose answer failed (``answer_failure`` set, see :func:`answer`) is never judged: ``score`` None,
+    ``judge_detail`` ``{"answer_failure": reason}``.
+
     Args:
         with_references: pass each row's ``output`` (reference answer) to the judge.
     """
-    references = [r.get("output") for r in rows] if with_references else None
-    judgements = judge.judge([r["query"] for r in rows], [r["response"] for r in rows], references)
-    for row, j in zip(rows, judgements, strict=True):
+    todo = [r for r in rows if not r.get("answer_failure")]
+    for row in rows:
+        if row.get("answer_failure"):
+            row["score"] = None
+            row["judge_detail"] = {"answer_failure": row["answer_failure"]}
+    if not todo:
+        return rows
+    references = [r.get("output") for r in todo] if with_references else None
+    judgements = judge.judge([r["query"] for r in todo], [r["response"] for r in todo], references)
+    for row, j in zip(todo, judgements, strict=True):
         row["score"] = j.score
         row["judge_detail"] = dict(j.detail)
     return rows
@@ -117,6 +162,9 @@ def score_matrix(
     answers: Sequence[Mapping[str, Any]], generators: Sequence[str], test_takers: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """m[g, t] = mean over g's items of the judge score of t (missing judgements left out).
+
+    Rows whose answer failed (``answer_failure`` set) are left out and not counted as failed judgements
+    (see :func:`answer_failure_matrix`).
 
     Returns:
         ``(m, judged, failed)``, each (G, T): the means (NaN where nothing was judged), the number of
@@ -129,6 +177,8 @@ def score_matrix(
     failed = np.zeros_like(judged)
     for row in answers:
         i, j = gi[row["generator"]], ti[row["test_taker"]]
+        if row.get("answer_failure"):
+            continue
         if row["score"] is None:
             failed[i, j] += 1
         else:
@@ -137,6 +187,25 @@ def score_matrix(
     with np.errstate(invalid="ignore", divide="ignore"):
         m = np.where(judged > 0, total / np.maximum(judged, 1), np.nan)
     return m, judged, failed
+
+
+def answer_failure_matrix(
+    answers: Sequence[Mapping[str, Any]], generators: Sequence[str], test_takers: Sequence[str]
+) -> np.ndarray:
+    """(G, T) the number of answers that failed (``answer_failure`` set: never judged, never scored)."""
+    gi = {g: i for i, g in enumerate(generators)}
+    ti = {t: j for j, t in enumerate(test_takers)}
+    out = np.zeros((len(generators), len(test_takers)), dtype=np.int64)
+    for row in answers:
+        if row.get("answer_failure"):
+            out[gi[row["generator"]], ti[row["test_taker"]]] += 1
+    return out
+
+
+def answer_failure_kinds(answers: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Failed answers per kind (the reason's text before the first ``":"``, e.g. ``no_choices``)."""
+    kinds = Counter(str(r["answer_failure"]).split(":", 1)[0] for r in answers if r.get("answer_failure"))
+    return dict(sorted(kinds.items()))
 
 
 def set_matrices(
@@ -165,7 +234,8 @@ class ObjectiveResult:
         undefined: objective name → generators for which it was undefined (e.g. consistency with fewer than
             two scored item sets), given the objective's minimum.
         score_matrix: (G, T) m[g, t], NaN where nothing was judged (see :func:`score_matrix`).
-        failed: (G, T) failed (missing) judgements.
+        failed: (G, T) failed (missing) judgements (answers that failed are not among them).
+        answer_failures: (G, T) answers that failed at the test taker (never judged nor scored).
     """
 
     utilities: list[float]
@@ -174,6 +244,7 @@ class ObjectiveResult:
     undefined: dict[str, list[str]] = field(default_factory=dict)
     score_matrix: np.ndarray | None = None
     failed: np.ndarray | None = None
+    answer_failures: np.ndarray | None = None
 
 
 def compute_objectives(
@@ -210,7 +281,8 @@ def compute_objectives(
 
     Raises:
         UnknownNameError: ``objective`` or a component is not a registered objective.
-        ScoringError: a generator with items but a test taker all of whose judgements failed; an empty
+        ScoringError: a generator with items but a test taker all of whose answers failed (naming the
+            answer failures and a reason), or none of whose answers could be judged; an empty
             generator when ``on_empty_generator`` is ``"error"``; an input a component needs is missing;
             ``objective`` is not among ``components``.
     """
@@ -218,17 +290,39 @@ def compute_objectives(
     if objective != COMPOSITE and OBJECTIVES.get(objective).name not in components:
         raise ScoringError(f"objective {objective!r} is not among the components computed {list(components)}")
     m, judged, failed = score_matrix(answers, generators, test_takers)
-    empty = [g for i, g in enumerate(generators) if (judged[i] + failed[i]).sum() == 0]
+    answer_failed = answer_failure_matrix(answers, generators, test_takers)
+    empty = [g for i, g in enumerate(generators) if (judged[i] + failed[i] + answer_failed[i]).sum() == 0]
     if empty and on_empty_generator == "error":
         raise ScoringError(
             f"generator {empty[0]}: no item could be parsed from its replies (scoring.on_empty_generator is 'error')"
         )
     for i, g in enumerate(generators):
-        lost = [test_takers[j] for j in range(len(test_takers)) if judged[i, j] == 0]
-        if g not in empty and lost:
+        if g in empty:
+            continue
+        lost = [j for j in range(len(test_takers)) if judged[i, j] == 0]
+        unanswered = [test_takers[j] for j in lost if failed[i, j] == 0 and answer_failed[i, j] > 0]
+        if unanswered:
+            cols = [test_takers.index(t) for t in unanswered]
+            reasons = Counter(
+                str(r["answer_failure"])
+                for r in answers
+                if r["generator"] == g and r["test_taker"] in unanswered and r.get("answer_failure")
+            )
             raise ScoringError(
-                f"generator {g}: every judgement of test taker(s) {lost} failed ({int(failed[i].sum())} "
-                "failures); no utility can be computed"
+                f"generator {g}: every answer of test taker(s) {unanswered} failed "
+                f"({int(answer_failed[i, cols].sum())} answer failures, e.g. {reasons.most_common(1)[0][0]!r}); "
+                "no utility can be computed"
+            )
+        if lost:
+            names = [test_takers[j] for j in lost]
+            answer_note = (
+                f", and {int(answer_failed[i, lost].sum())} answer failures"
+                if answer_failed[i, lost].sum()
+                else ""
+            )
+            raise ScoringError(
+                f"generator {g}: every judgement of test taker(s) {names} failed ({int(failed[i].sum())} "
+                f"failures{answer_note}); no utility can be computed"
             )
     available = {
         "reference_scores": reference is not None,
@@ -276,4 +370,5 @@ def compute_objectives(
         undefined=undefined,
         score_matrix=m,
         failed=failed,
+        answer_failures=answer_failed,
     )

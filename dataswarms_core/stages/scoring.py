@@ -14,7 +14,7 @@ from ..errors import ScoringError
 from ..objectives import objective_needs
 from ..pso import load_swarm_state
 from ..records import AdapterManifest, AnswerRow, ItemRow, ReferenceScores, RunInfo, ScoringReport
-from ..scoring import answer, compute_objectives, judge_answers
+from ..scoring import answer, answer_failure_kinds, compute_objectives, judge_answers
 from ..seeding import GENERATOR_SWARM, derive_seed
 from ..storage import Store
 from .components import build_run_judge, build_test_takers, realistic_corpus
@@ -61,11 +61,15 @@ def score_reference(
     judge_answers(judge, rows, with_references=True)
     scores, failures = {}, {}
     for name in takers.names:
-        got = [r["score"] for r in rows if r["test_taker"] == name and r["score"] is not None]
-        failures[name] = sum(1 for r in rows if r["test_taker"] == name and r["score"] is None)
+        mine = [r for r in rows if r["test_taker"] == name]
+        got = [r["score"] for r in mine if r["score"] is not None]
+        failures[name] = sum(1 for r in mine if r["score"] is None and not r.get("answer_failure"))
+        unanswered = [r["answer_failure"] for r in mine if r.get("answer_failure")]
         if not got:
+            note = f"; {len(unanswered)} answers failed, e.g. {unanswered[0]!r}" if unanswered else ""
             raise ScoringError(
                 f"test taker {name}: none of its {n} answers on real dev items could be judged ({judge.name} judge)"
+                + note
             )
         scores[name] = sum(got) / len(got)
     result = ReferenceScores(
@@ -92,7 +96,8 @@ def score(
 
     Returns:
         The :class:`~dataswarms_core.records.ScoringReport`: score matrix (G × T, None where empty),
-        utilities, every objective computed, empty generators, judge failures, seconds.
+        utilities, every objective computed, empty generators, judge failures, answer failures (answers
+        the test takers failed to give: never judged, counted apart), seconds.
 
     Raises:
         ScoringError: see :func:`~dataswarms_core.scoring.compute_objectives`.
@@ -140,7 +145,7 @@ def score(
         n_sets=s.consistency_sets, items=[[r["item"] for r in items if r["generator"] == g] for g in names],
         corpus=realistic_corpus(config) if "corpus" in needs else None, settings=s,
     )  # fmt: skip
-    m, failed = result.score_matrix, result.failed
+    m, failed, unanswered = result.score_matrix, result.failed, result.answer_failures
     masses = [r["judge_detail"]["mass"] for r in rows if "mass" in r["judge_detail"]]
     report = ScoringReport(
         swarm=swarm,
@@ -164,6 +169,10 @@ def score(
         answers=len(rows),
         mean_judge_mass=sum(masses) / len(masses) if masses else None,
         seconds=round(time.perf_counter() - t0, 3),
+        answer_failures=int(unanswered.sum()),
+        answer_failures_per_generator=dict(zip(names, unanswered.sum(axis=1).tolist(), strict=True)),
+        answer_failures_per_test_taker=dict(zip(takers.names, unanswered.sum(axis=0).tolist(), strict=True)),
+        answer_failure_kinds=answer_failure_kinds(rows),
     )
     report.write(run, swarm_iter_key(iteration, swarm, "scoring.json"))
     return report

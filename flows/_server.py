@@ -6,12 +6,20 @@ Ctrl-C killed it before the interrupted flow run could record its state. This on
 Ctrl-C reaches only the command, the flow run is marked as crashed, its last logs and events are sent, and
 the server stops when the command ends. It uses Prefect's local database (under ``PREFECT_HOME``), so a later
 ``prefect server start`` shows the run.
+
+The server never outlives the command, however the command ends (SIGKILL of it or of its process group
+included): the server is started through this module (``python -m dataswarms.flows._server PARENT_PID prefect
+server start ...``), which runs Prefect's command in-process after asking Linux for SIGTERM when the parent
+dies (``prctl(PR_SET_PDEATHSIG)``), and watches its parent pid: once it changes, the server's process group
+gets SIGTERM, then SIGKILL. ``prefect server start`` (one worker) runs uvicorn in the same process and
+starts no child; the group kill would take any child along.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import runpy
 import signal
 import socket
 import subprocess
@@ -21,26 +29,28 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
+
+from dataswarms_core.stop import StopRequested, at_forced_exit, exit_code, stop_signals
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 120.0
 STOP_GRACE_S = 10.0
+ORPHAN_POLL_S = 0.5  # how often the server checks that the command that started it is still its parent
+ORPHAN_GRACE_S = 5.0  # after the parent died: SIGTERM to the server's group, SIGKILL this much later
 _PORT_ATTEMPTS = 3  # a free port can be taken by another process before the server binds it
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ServerError(RuntimeError):
     """The temporary Prefect server did not start (its message is one line and ends with the log tail)."""
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised like Ctrl-C so the flow run is marked as crashed and the command cleans up."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"signal {signum}")
-        self.signum = signum
+#: SIGTERM (or SIGINT, SIGHUP), raised like Ctrl-C so the flow run is marked as crashed and the command cleans
+#: up; the name of :class:`dataswarms_core.stop.StopRequested` here.
+Terminated = StopRequested
 
 
 @dataclass(frozen=True)
@@ -76,8 +86,10 @@ def _server_command(port: int) -> list[str]:
     # No UI (nobody opens it during the command), no scheduler or late-run service (they serve deployments,
     # which this short-lived server never has). Analytics and log level come from the environment, where
     # the CLI's quiet defaults (PREFECT_SERVER_ANALYTICS_ENABLED=false, PREFECT_LOGGING_LEVEL) are set.
+    # Run through this module's __main__, which ties the server's life to this process (see the docstring).
     return [
-        sys.executable, "-m", "prefect", "server", "start", "--host", HOST, "--port", str(port),
+        sys.executable, "-m", "dataswarms.flows._server", str(os.getpid()),
+        "prefect", "server", "start", "--host", HOST, "--port", str(port),
         "--no-ui", "--no-scheduler", "--no-late-runs",
     ]  # fmt: skip
 
@@ -125,8 +137,20 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def _start(log: IO[bytes], timeout: float) -> tuple[subprocess.Popen[bytes], int]:
-    """Start ``prefect server start`` on a free port; return the process once /api/health answers."""
+def _kill_now(processes: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGKILL the servers' process groups without waiting (the command is about to ``os._exit``)."""
+    for process in processes:
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _start(
+    log: IO[bytes], timeout: float, started: list[subprocess.Popen[bytes]] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start ``prefect server start`` on a free port; return the process once /api/health answers.
+
+    Each process started is also appended to ``started`` (so a forced exit can kill it while it starts).
+    """
     deadline = time.monotonic() + timeout
     env = _server_environment()
     for attempt in range(_PORT_ATTEMPTS):
@@ -137,6 +161,8 @@ def _start(log: IO[bytes], timeout: float) -> tuple[subprocess.Popen[bytes], int
             _server_command(port), env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own session: Ctrl-C in the terminal does not reach it
         )  # fmt: skip
+        if started is not None:
+            started.append(process)
         try:
             while process.poll() is None and time.monotonic() < deadline:
                 if _healthy(port):
@@ -166,7 +192,9 @@ def temporary_server(timeout: float = STARTUP_TIMEOUT_S) -> Iterator[TemporarySe
 
     The server's output goes to a temporary file, shown (its last lines) only if it fails to start. On
     leaving the block, normally or by an exception (Ctrl-C included), the server gets SIGTERM, then SIGKILL
-    after 10 s.
+    after 10 s; on a forced exit (a second signal, :mod:`dataswarms_core.stop`) SIGKILL at once. If this
+    process dies without either (SIGKILL), the server stops itself (see the module docstring). Use it from the
+    thread that keeps the block open (on Linux the server also stops when the thread that started it ends).
 
     Args:
         timeout: Seconds to wait for ``/api/health`` to answer.
@@ -177,35 +205,27 @@ def temporary_server(timeout: float = STARTUP_TIMEOUT_S) -> Iterator[TemporarySe
     Raises:
         ServerError: The server exited or did not answer in time.
     """
-    with tempfile.TemporaryFile() as log:
-        process, port = _start(log, timeout)
+    started: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryFile() as log, at_forced_exit(lambda signum: _kill_now(started)):
+        process, port = _start(log, timeout, started)
         try:
             yield TemporaryServer(pid=process.pid, port=port)
         finally:
             _stop(process)
 
 
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated(signum)
-
-
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM (kill, a timeout, a scheduler) raises :class:`Terminated`, as Ctrl-C would.
 
-    Only the main thread can install signal handlers; elsewhere this does nothing.
+    It is :func:`dataswarms_core.stop.stop_signals` for SIGTERM alone: the stop is also recorded, and a second
+    SIGTERM exits at once. Only the main thread can install signal handlers; elsewhere this does nothing.
 
     Returns:
         A context manager; the previous SIGTERM handler is restored on exit.
     """
-    if threading.current_thread() is not threading.main_thread():
+    with stop_signals((signal.SIGTERM,)):
         yield
-        return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def drain_prefect_workers(timeout: float = 5.0) -> None:
@@ -231,19 +251,20 @@ def interrupt_exit_code(exc: KeyboardInterrupt) -> int:
         exc: The interrupt that stopped the command.
 
     Returns:
-        ``128 + signal number``.
+        ``128 + signal number`` (of ``exc``, else of the recorded stop request, else SIGINT).
     """
-    return 128 + (exc.signum if isinstance(exc, Terminated) else signal.SIGINT)
+    return exit_code(exc)
 
 
 @contextlib.contextmanager
 def prefect_api(timeout: float = STARTUP_TIMEOUT_S) -> Iterator[str | None]:
     """Use the configured Prefect API, or start a temporary local server for the ``with`` block.
 
-    With ``PREFECT_API_URL`` set, nothing is started. Otherwise SIGTERM is turned into :class:`Terminated`
-    (so the run is marked, the server stopped and the resume command printed; only SIGKILL can leave the
-    server behind), a :func:`temporary_server` runs, ``PREFECT_API_URL`` points at it, and on leaving the
-    block the run's last logs and events are sent before the server stops.
+    SIGINT, SIGTERM and SIGHUP are stop signals (:func:`dataswarms_core.stop.stop_signals`): the first raises
+    :class:`Terminated` and records the stop, so the run is marked, the server stopped and the resume command
+    printed; a second one exits at once. With ``PREFECT_API_URL`` set, nothing is started. Otherwise a
+    :func:`temporary_server` runs, ``PREFECT_API_URL`` points at it, and on leaving the block the run's last
+    logs and events are sent before the server stops.
 
     Args:
         timeout: Seconds to wait for the temporary server to answer.
@@ -257,12 +278,56 @@ def prefect_api(timeout: float = STARTUP_TIMEOUT_S) -> Iterator[str | None]:
     # Prefect is imported here, not at the top: `dataswarms --help` should not pay for it.
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    if PREFECT_API_URL.value():
-        yield None
-        return
-    with sigterm_as_interrupt(), temporary_server(timeout) as server:
-        with temporary_settings({PREFECT_API_URL: server.api_url}):
+    with stop_signals():
+        if PREFECT_API_URL.value():
+            yield None
+            return
+        with temporary_server(timeout) as server, temporary_settings({PREFECT_API_URL: server.api_url}):
             try:
                 yield server.api_url
             finally:
                 drain_prefect_workers()  # while the server is still up
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    """Linux: ask the kernel to send ``signum`` to this process when its parent dies (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+    except (OSError, AttributeError):  # no prctl (another libc): the parent watch below still works
+        pass
+
+
+def _stop_group_when_orphaned(
+    parent: int, poll: float = ORPHAN_POLL_S, grace: float = ORPHAN_GRACE_S
+) -> None:
+    """Wait until ``parent`` is no longer this process's parent, then SIGTERM this process group (SIGKILL after
+    ``grace`` seconds); just this process when it does not lead its group."""
+    while os.getppid() == parent:
+        time.sleep(poll)
+    kill = os.killpg if os.getpgrp() == os.getpid() else os.kill  # its own group (a new session), or itself
+    with contextlib.suppress(OSError):
+        kill(os.getpid(), signal.SIGTERM)
+        time.sleep(grace)
+        kill(os.getpid(), signal.SIGKILL)
+
+
+def _serve(argv: Sequence[str]) -> None:
+    """``python -m dataswarms.flows._server PARENT_PID MODULE [ARGS...]``: run ``python -m MODULE ARGS`` in this
+    process, stopping it (and its process group) when PARENT_PID stops being its parent."""
+    parent, module, args = int(argv[0]), argv[1], list(argv[2:])
+    _set_parent_death_signal(signal.SIGTERM)
+    if os.getppid() != parent:  # the command died before the line above took effect
+        sys.exit(f"{module}: the process that started it ({parent}) has exited")
+    threading.Thread(
+        target=_stop_group_when_orphaned, args=(parent,), name="parent-watch", daemon=True
+    ).start()
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1:])

@@ -9,6 +9,8 @@ is printed).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -48,6 +50,19 @@ def _fail(console: Console, message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+@contextlib.contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGINT/SIGTERM/SIGHUP before the flow starts (loading, preflight) end the command quietly with
+    ``128 + signum`` (click would print "Aborted!" and exit 1 on Ctrl-C; SIGTERM would kill it unhandled)."""
+    from dataswarms_core.stop import exit_code, stop_signals
+
+    try:
+        with stop_signals():
+            yield
+    except KeyboardInterrupt as exc:
+        raise typer.Exit(exit_code(exc)) from None
+
+
 @app.command()
 def run(
     config: Annotated[
@@ -79,36 +94,37 @@ def run(
     retries: RetriesOption = 0,
 ) -> None:
     """Run a Data Swarms search; print where the outputs are and how to see the run in the Prefect UI."""
-    quiet_environment()
-    # Imported here: they load torch and Prefect (seconds), which `dataswarms --help` should not wait for.
-    from dataswarms_core import stages
-    from dataswarms_core.config import load_config
-    from dataswarms_core.errors import DataSwarmsError
+    with _stoppable():
+        quiet_environment()
+        # Imported here: they load torch and Prefect (seconds), which `dataswarms --help` should not wait for.
+        from dataswarms_core import stages
+        from dataswarms_core.config import load_config
+        from dataswarms_core.errors import DataSwarmsError
 
-    from ._run import execute
+        from ._run import execute
 
-    console = _console()
-    overrides = {
-        "task.source": task,
-        "pso.max_iterations": iterations,
-        "seed": seed,
-        "storage.root": output,
-        "run_name": run_name,
-        "scoring.objective": objective,
-    }
-    try:
-        cfg = load_config(config, overrides)
-    except DataSwarmsError as exc:
-        raise _fail(console, str(exc)) from None
-    if resume and not cfg.run_name:
-        raise _fail(console, "--resume needs --run-name (or use: dataswarms resume RUN_URL)")
-    if not cfg.run_name:
-        cfg = cfg.model_copy(update={"run_name": stages.default_run_name(cfg)})
-    try:
-        stages.preflight(cfg, resume, force)
-    except DataSwarmsError as exc:
-        raise _fail(console, str(exc)) from None
-    execute(cfg, resume=resume, force=force, retries=retries, console=console)
+        console = _console()
+        overrides = {
+            "task.source": task,
+            "pso.max_iterations": iterations,
+            "seed": seed,
+            "storage.root": output,
+            "run_name": run_name,
+            "scoring.objective": objective,
+        }
+        try:
+            cfg = load_config(config, overrides)
+        except DataSwarmsError as exc:
+            raise _fail(console, str(exc)) from None
+        if resume and not cfg.run_name:
+            raise _fail(console, "--resume needs --run-name (or use: dataswarms resume RUN_URL)")
+        if not cfg.run_name:
+            cfg = cfg.model_copy(update={"run_name": stages.default_run_name(cfg)})
+        try:
+            stages.preflight(cfg, resume, force)
+        except DataSwarmsError as exc:
+            raise _fail(console, str(exc)) from None
+        execute(cfg, resume=resume, force=force, retries=retries, console=console)
 
 
 @app.command()
@@ -123,28 +139,29 @@ def resume(
     ] = None,
 ) -> None:
     """Continue a run from its newest complete checkpoint, with the configuration it was started with."""
-    quiet_environment()
-    # Imported here: they load torch and Prefect (seconds), which `dataswarms --help` should not wait for.
-    from dataswarms_core import stages
-    from dataswarms_core.errors import DataSwarmsError
+    with _stoppable():
+        quiet_environment()
+        # Imported here: they load torch and Prefect (seconds), which `dataswarms --help` should not wait for.
+        from dataswarms_core import stages
+        from dataswarms_core.errors import DataSwarmsError
 
-    from ._run import execute
-    from ._stored_config import load_stored_config, read_error_message
+        from ._run import execute
+        from ._stored_config import load_stored_config, read_error_message
 
-    console = _console()
-    try:
-        stored = load_stored_config(run_url, endpoint_url)
-        if stored.dropped_options:
-            console.print(
-                f"note: storage options {stored.dropped_options} were not stored with the run; credentials "
-                "come from the environment (AWS_* variables)"
-            )
-        stages.preflight(stored.config, resume=True, force=force)
-    except DataSwarmsError as exc:
-        raise _fail(console, str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - storage unreachable during preflight: one line, not a traceback
-        raise _fail(console, read_error_message(run_url, exc)) from None
-    execute(stored.config, resume=True, force=force, retries=retries, console=console)
+        console = _console()
+        try:
+            stored = load_stored_config(run_url, endpoint_url)
+            if stored.dropped_options:
+                console.print(
+                    f"note: storage options {stored.dropped_options} were not stored with the run; credentials "
+                    "come from the environment (AWS_* variables)"
+                )
+            stages.preflight(stored.config, resume=True, force=force)
+        except DataSwarmsError as exc:
+            raise _fail(console, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - storage unreachable during preflight: one line, not a traceback
+            raise _fail(console, read_error_message(run_url, exc)) from None
+        execute(stored.config, resume=True, force=force, retries=retries, console=console)
 
 
 @app.command()

@@ -153,7 +153,9 @@ def test_resume_of_a_one_swarm_run_of_dataswarms_0_1_is_refused_unchanged(tmp_pa
     (run / "swarm/iter_0001").mkdir(parents=True)
     (run / "config.yaml").write_text("scoring:\n  judge: expected-score\nstorage:\n  root: ./runs\n")
     (run / "run.json").write_text(json.dumps({"run_name": "old", "task_hash": "x", "resumes": 0}))
-    (run / "checkpoint.json").write_text(json.dumps({"iteration": 1, "swarm": "swarm/iter_0001", "stopped": None}))
+    (run / "checkpoint.json").write_text(
+        json.dumps({"iteration": 1, "swarm": "swarm/iter_0001", "stopped": None})
+    )
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     result = runner.invoke(app, ["resume", str(run)], env={"COLUMNS": "300"})
     assert result.exit_code == 2
@@ -161,3 +163,25 @@ def test_resume_of_a_one_swarm_run_of_dataswarms_0_1_is_refused_unchanged(tmp_pa
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert f"{run}/run.json: format version 1" in lines[0] and "reads version 2" in lines[0]
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize(("signum", "code"), [(2, 130), (15, 143)])
+def test_a_stop_before_the_flow_starts_ends_the_command_quietly(tmp_path, monkeypatch, signum, code):
+    """Ctrl-C or SIGTERM while the command loads or checks its inputs: 128 + signal, no "Aborted!" (click's
+    exit 1) and no traceback; the signal handlers are restored afterwards."""
+    import os
+    import signal
+    import time
+
+    from dataswarms_core import stages, stop
+
+    def preflight(*args, **kwargs):
+        os.kill(os.getpid(), signum)
+        time.sleep(10)  # the handler raises at once; this only bounds a failure
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(stages, "preflight", preflight)
+    result = runner.invoke(app, ["run", "--output", str(tmp_path / "runs")])
+    assert result.exit_code == code, result.output
+    assert "Aborted" not in result.output and "Traceback" not in result.output
+    assert signal.getsignal(signal.SIGTERM) is before and stop.stop_requested() is None

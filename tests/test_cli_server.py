@@ -86,3 +86,64 @@ def test_sigterm_becomes_an_interrupt_with_exit_code_143():
     assert _server.interrupt_exit_code(info.value) == 143
     assert _server.interrupt_exit_code(KeyboardInterrupt()) == 130
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its exit status is left (a zombie nobody reaps: not running)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_server_stops_when_the_command_that_started_it_is_killed(tmp_path):
+    """SIGKILL of the command (no cleanup at all runs in it): its temporary server stops within seconds."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from prefect.settings import PREFECT_HOME, temporary_settings
+        from dataswarms.flows import _server
+
+        with temporary_settings({PREFECT_HOME: sys.argv[1]}), _server.temporary_server() as server:
+            print(server.pid, server.port, flush=True)
+            time.sleep(300)
+        """
+    )
+    env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env.pop("PREFECT_API_URL", None)
+    command = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "prefect-home")],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pid, port = map(int, command.stdout.readline().split())
+        assert not _gone(pid) and _listening(port)
+        command.kill()
+        command.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(pid), open(f"/proc/{pid}/cmdline").read()
+        assert not _listening(port)
+    finally:
+        command.kill()
+        command.stdout.close()
+
+
+def test_the_server_exits_at_once_when_its_parent_is_already_gone():
+    """The command died between starting the server and the server asking to die with it."""
+    import subprocess
+
+    not_my_parent = "1"
+    done = subprocess.run(
+        [sys.executable, "-m", "dataswarms.flows._server", not_my_parent, "prefect", "server", "start"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1 and "has exited" in done.stderr

@@ -32,6 +32,7 @@ from ..records import (
 )
 from ..report import metrics_frame, plot_utilities, report_markdown
 from ..seeding import GENERATOR_SWARM
+from ..stop import check_stop
 from ..storage import Store
 from .layout import EXPORT_DIR, REFERENCE_SCORES, completed_iterations, iter_key, swarm_iter_key, swarm_key
 from .setup import load_run_task
@@ -50,6 +51,7 @@ def export_run(
     Raises:
         RuntimeError: the run has no completed iteration.
     """
+    check_stop()  # a stop requested while a library swallowed the interrupt ends the run here
     iterations = completed_iterations(run)
     if iterations == 0:
         raise RuntimeError(f"{run.root}: no completed iteration to export")

@@ -11,6 +11,7 @@ from ..adapters import check_same_lora_config
 from ..config import RunConfig
 from ..pso import init_swarm, load_swarm_state, save_swarm_state, update_swarm
 from ..records import AdapterManifest, CheckpointPointer, ScoringReport, SwarmStepReport
+from ..stop import check_stop
 from ..storage import Store
 from .components import read_adapter_url
 from .layout import read_checkpoint_pointer, swarm_iter_key, swarm_key, write_checkpoint_pointer
@@ -25,6 +26,7 @@ def init_swarms(config: RunConfig, run: Store, manifests: Mapping[str, AdapterMa
         InvalidParticleError: a swarm's adapters disagree in LoRA configuration or tensors.
         FormatError: the run's pointer was written by another format version.
     """
+    check_stop()  # a stop requested while a library swallowed the interrupt ends the run here
     pointer = read_checkpoint_pointer(run)
     if pointer is not None:
         return pointer
@@ -60,6 +62,7 @@ def pso_step(config: RunConfig, run: Store, iteration: int, swarm: str) -> Swarm
     Raises:
         InvalidUtilityError / InvalidParticleError: from the update (nothing is written).
     """
+    check_stop()  # a stop requested while a library swallowed the interrupt ends the run here
     t0 = time.perf_counter()
     state = load_swarm_state(run, swarm_key(swarm, iteration))
     utilities = ScoringReport.read(run, swarm_iter_key(iteration, swarm, "scoring.json")).utilities

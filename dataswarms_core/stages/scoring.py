@@ -16,6 +16,7 @@ from ..pso import load_swarm_state
 from ..records import AdapterManifest, AnswerRow, ItemRow, ReferenceScores, RunInfo, ScoringReport
 from ..scoring import answer, answer_failure_kinds, compute_objectives, judge_answers
 from ..seeding import GENERATOR_SWARM, derive_seed
+from ..stop import check_stop
 from ..storage import Store
 from .components import build_run_judge, build_test_takers, realistic_corpus
 from .layout import REFERENCE_SCORES, iter_key, swarm_iter_key, swarm_key
@@ -44,6 +45,7 @@ def score_reference(
     Raises:
         ScoringError: a test taker none of whose dev answers could be judged.
     """
+    check_stop()  # a stop requested while a library swallowed the interrupt ends the run here
     if run.exists(REFERENCE_SCORES):
         return ReferenceScores.read(run, REFERENCE_SCORES)
     t0 = time.perf_counter()
@@ -102,6 +104,7 @@ def score(
     Raises:
         ScoringError: see :func:`~dataswarms_core.scoring.compute_objectives`.
     """
+    check_stop()  # a stop requested while a library swallowed the interrupt ends the run here
     t0 = time.perf_counter()
     task = load_run_task(config, info)
     names = load_swarm_state(run, swarm_key(swarm, iteration)).names

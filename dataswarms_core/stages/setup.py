@@ -22,6 +22,7 @@ from ..models import (
 )
 from ..objectives import objective_needs
 from ..records import RunInfo
+from ..stop import check_stop
 from ..storage import Store
 from .checks import CONFIG_FILE, RUN_INFO, check_lengths, check_run_folder, check_storage, config_differences
 from .layout import now, run_store
@@ -76,9 +77,6 @@ def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> N
             f"{g.items_shown} shown + {g.items_written} written items per call need at least {need}"
         )
     check_model(config.model.base_model)
-    ready = ready_model_path(config.model.base_model)
-    if ready is not None:  # else prepare_run checks the lengths once the built-in model is converted
-        check_lengths(config, task, ready)
     pick_device(config.model.device)
     for where, lora in (
         ("seed_generators.lora", config.seed_generators.lora),
@@ -112,6 +110,9 @@ def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> N
             config.scoring.realistic_corpus,
             storage_options=config.storage.options_for(config.scoring.realistic_corpus),
         )
+    ready = ready_model_path(config.model.base_model)
+    if ready is not None:  # else prepare_run checks the lengths once the built-in model is converted
+        check_lengths(config, task, ready)
 
 
 def _resume_info(
@@ -179,6 +180,7 @@ def prepare_run(
         ConfigMismatchError: resuming with another configuration without ``force``.
         ModelError / DataError: from model resolution and task loading.
     """
+    check_stop()  # a stop requested while a library swallowed the interrupt ends the run here
     store = run_store(config)
     if store.exists(RUN_INFO):
         return _resume_info(config, store, flow_run_id, resume, force)

@@ -21,6 +21,7 @@ from ..errors import DataError, StorageError
 from ..records import FORMAT_VERSION, AdapterManifest, RunInfo
 from ..seeding import derive_seed
 from ..sft import answer_examples, cluster_inputs, embed, generator_examples, train_adapters
+from ..stop import check_stop
 from ..storage import Store
 from .layout import write_progress
 from .setup import load_run_task
@@ -142,6 +143,7 @@ def train_planned(config: RunConfig, info: RunInfo, kind: str, dest: Store) -> A
     Raises:
         StorageError: ``dest`` is not named by the plan's key (the plan changed under it).
     """
+    check_stop()  # a stop requested while a library swallowed the interrupt ends the run here
     if dest.exists(MANIFEST):
         return AdapterManifest.read(dest, MANIFEST)
     plan = plan_adapters(config, info, kind)

@@ -11,6 +11,7 @@ from ..data import Task
 from ..pso import load_swarm_state
 from ..records import RunInfo, SynthesisReport
 from ..seeding import GENERATOR_SWARM
+from ..stop import check_stop
 from ..storage import Store
 from ..synthesis import Sample, sample_items
 from .components import load_local
@@ -53,6 +54,7 @@ def synthesize(
     Returns:
         The :class:`~dataswarms_core.records.SynthesisReport` (counts per generator, parse failures, seconds).
     """
+    check_stop()  # a stop requested while a library swallowed the interrupt ends the run here
     t0 = time.perf_counter()
     task = load_run_task(config, info)
     state = load_swarm_state(run, swarm_key(swarm, iteration))

@@ -1,5 +1,9 @@
 """Test takers answer items; a judge scores each answer; objectives turn scores into utilities
-(docs/method.md §3–4)."""
+(docs/method.md §3–4).
+
+A little over 300 lines on purpose: the one path from answers to utilities, whose steps share the per-item
+failure accounting (answer failures, judge failures, empty generators) that must agree from end to end.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@
    turn lists ``items_written`` other items of cluster i, numbered.
 3. Test taker j: one LoRA adapter trained on ``input → output`` pairs of cluster j.
 All adapters of one kind share one LoRA configuration.
+
+A little over 300 lines on purpose: the data (clusters, examples) and the training loop of both kinds of
+adapters, with the stop callback, are read together.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ server start ...``), which runs Prefect's command in-process after asking Linux 
 dies (``prctl(PR_SET_PDEATHSIG)``), and watches its parent pid: once it changes, the server's process group
 gets SIGTERM, then SIGKILL. ``prefect server start`` (one worker) runs uvicorn in the same process and
 starts no child; the group kill would take any child along.
+
+A little over 300 lines on purpose: starting, watching and stopping the server process, and the small
+parent-watching wrapper it runs in, belong together.
 """
 
 from __future__ import annotations

@@ -101,8 +101,6 @@ def run(
         from dataswarms_core.config import load_config
         from dataswarms_core.errors import DataSwarmsError
 
-        from ._run import execute
-
         console = _console()
         overrides = {
             "task.source": task,
@@ -124,6 +122,8 @@ def run(
             stages.preflight(cfg, resume, force)
         except DataSwarmsError as exc:
             raise _fail(console, str(exc)) from None
+        from ._run import execute  # Prefect loads only once the inputs passed the checks
+
         execute(cfg, resume=resume, force=force, retries=retries, console=console)
 
 
@@ -145,7 +145,6 @@ def resume(
         from dataswarms_core import stages
         from dataswarms_core.errors import DataSwarmsError
 
-        from ._run import execute
         from ._stored_config import load_stored_config, read_error_message
 
         console = _console()
@@ -161,6 +160,8 @@ def resume(
             raise _fail(console, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - storage unreachable during preflight: one line, not a traceback
             raise _fail(console, read_error_message(run_url, exc)) from None
+        from ._run import execute  # Prefect loads only once the inputs passed the checks
+
         execute(stored.config, resume=True, force=force, retries=retries, console=console)
 
 

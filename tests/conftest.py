@@ -16,6 +16,13 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _prefect_logging_on_the_session_streams():
+    """Import Prefect once at the start, so its console log handler binds to the streams of the whole session,
+    not to those of a ``CliRunner`` that happens to import it first and closes them when it returns."""
+    import prefect  # noqa: F401
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Llama + BPE tokenizer with a chat template, saved once per session."""

@@ -70,3 +70,42 @@ def test_progress_lines_and_bar_position():
     done, text = describe(ProgressRecord(**{"stage": "pso", "iteration": 1, "utilities": [0.1, 0.25]}), total)
     assert (done, text) == (2 + 3 + 2, "iteration 1: swarm update (utilities 0.100, 0.250)")
     assert describe(ProgressRecord(**{"stage": "export", "iteration": 2, "detail": "gguf"}), total)[0] == total - 1
+
+
+class _FailedState:
+    """A flow run's final state whose result raises ``error``."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.state_details = type("Details", (), {"flow_run_id": "abc-123"})()
+
+    def result(self):
+        raise self.error
+
+
+class _RunStore:
+    root = "runs/x"
+
+    def exists(self, key: str) -> bool:
+        return key == "run.json"
+
+
+def test_no_resume_command_for_a_failure_a_resume_would_hit_again():
+    from dataswarms_core.errors import DataError, StorageError
+
+    def printed(error: Exception) -> str:
+        from dataswarms.flows._report import print_failure
+
+        console = Console(soft_wrap=True, markup=False, highlight=False, record=True, width=200)
+        print_failure(console, _FailedState(error), _RunStore())
+        return console.export_text()
+
+    bad_input = printed(DataError("task.jsonl: dev item 3 has 57000 tokens"))
+    assert "error: task.jsonl: dev item 3 has 57000 tokens" in bad_input and "continue with" not in bad_input
+    try:
+        raise StorageError("s3://b/runs/x/checkpoint.json: write failed") from TimeoutError("slow")
+    except StorageError as exc:
+        transient = printed(exc)
+    assert transient.rstrip().endswith("resume runs/x")  # a transient fault: resuming can work
+    crash = printed(RuntimeError("CUDA error: an illegal memory access"))
+    assert "error: RuntimeError: CUDA error" in crash and "continue with:" in crash

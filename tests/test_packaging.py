@@ -4,6 +4,7 @@ generic in site-packages), from a wheel and from the editable install alike."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,6 +13,8 @@ from pathlib import Path
 import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
+IGNORED = (".git", ".venv", "build", "dist", "runs", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache",
+           ".hypothesis")  # fmt: skip
 IMPORTS = "import dataswarms.flows.cli, dataswarms.flows.search, dataswarms.tasks, dataswarms_core.stages"
 
 
@@ -43,12 +46,19 @@ def _run(code: str, pythonpath: str | None = None) -> str:
 
 
 def test_wheel_installs_namespaced_packages_only(tmp_path):
+    # Built from a copy without build/: setuptools reuses build/lib, where files since removed would linger.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*IGNORED))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(source)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
     wheel = next(tmp_path.glob("dataswarms-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
+    folders = {"dataswarms/flows/": "flows/", "dataswarms/tasks/": "tasks/"}
+    for name in (n for n in names if n.endswith(".py")):  # every module of the wheel is a file of the project
+        mapped = next((f + name[len(w) :] for w, f in folders.items() if name.startswith(w)), name)
+        assert (ROOT / mapped).is_file(), name
     tops = {n.split("/", 1)[0] for n in names}
     assert {"dataswarms", "dataswarms_core"} <= tops and not {"flows", "tasks"} & tops
     for needed in ("dataswarms/flows/cli.py", "dataswarms/tasks/sft.py", "dataswarms_core/stages/export.py",

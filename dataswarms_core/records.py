@@ -295,6 +295,24 @@ class SwarmStepReport(Record):
     seconds: float
 
 
+class AdapterOrigin(Record):
+    """``dataswarms.json`` beside an exported adapter: which base model and search made it.
+
+    The adapter's ``base_model_name_or_path`` is the model's portable name (a Hugging Face id where known);
+    ``model_fingerprint`` says which local weights it was trained on (``models.model_fingerprint``).
+    """
+
+    base_model: str = Field(description="The run's model.base_model setting.")
+    base_model_name_or_path: str = Field(description="The portable name written into adapter_config.json.")
+    model_fingerprint: str
+    run_name: str
+    config_hash: str
+    swarm: str
+    particle: str = Field(description="The particle that held the global best.")
+    iteration: int = Field(description="The iteration at which it was evaluated.")
+    utility: float = Field(description="Its utility (the global best).")
+
+
 # -- export --------------------------------------------------------------------------------------------------
 class RunOutputs(Row):
     """URLs of everything a finished search wrote."""

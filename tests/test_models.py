@@ -49,3 +49,19 @@ def test_model_folder_checks(tmp_path, tiny_model_dir):
     (no_template / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
     with pytest.raises(ModelError, match="no chat template"):
         check_model(str(no_template))
+
+
+def test_canonical_model_names_are_portable(tmp_path):
+    import json
+
+    from dataswarms_core.models import canonical_model_name
+
+    assert canonical_model_name("smollm2-135m-instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert canonical_model_name("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"  # a hub id stays
+    snapshot, scratch = tmp_path / "snapshot", tmp_path / "scratch"
+    snapshot.mkdir()
+    scratch.mkdir()
+    (snapshot / "config.json").write_text(json.dumps({"_name_or_path": "google/gemma-2-9b-it"}))
+    (scratch / "config.json").write_text(json.dumps({"_name_or_path": str(tmp_path / "elsewhere")}))
+    assert canonical_model_name(str(snapshot)) == "google/gemma-2-9b-it"  # a downloaded snapshot names its id
+    assert canonical_model_name(str(scratch)) == str(scratch)  # a model of one's own: the folder as given

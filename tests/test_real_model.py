@@ -57,7 +57,13 @@ def test_cli_search_with_smollm2(prefect_harness, tmp_path):
 
     # The exported global best loads with PEFT on the converted base model and generates.
     adapter = Path(summary["outputs"]["global_best_adapter"])
-    base_path = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
+    assert json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"] == (
+        "HuggingFaceTB/SmolLM2-135M-Instruct"
+    )  # portable: the model's name, not a path on this machine
+    origin = json.loads((adapter / "dataswarms.json").read_text())
+    run_info = json.loads((run / "run.json").read_text())
+    assert origin["model_fingerprint"] == run_info["model_fingerprint"] and origin["particle"] in ("g0", "g1")
+    base_path = run_info["model_path"]  # this machine's copy of those weights
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), adapter)
     prompt = tokenizer.apply_chat_template(

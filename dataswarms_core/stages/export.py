@@ -18,8 +18,10 @@ import pandas as pd
 
 from ..adapters import write_adapter
 from ..config import RunConfig
+from ..models import canonical_model_name
 from ..pso import load_swarm_state
 from ..records import (
+    AdapterOrigin,
     ItemRow,
     ReferenceScores,
     RunInfo,
@@ -37,6 +39,8 @@ from ..storage import Store
 from .layout import EXPORT_DIR, REFERENCE_SCORES, completed_iterations, iter_key, swarm_iter_key, swarm_key
 from .setup import load_run_task
 from .synthesis import sample_generators
+
+ADAPTER_ORIGIN = "dataswarms.json"
 
 
 def export_run(
@@ -58,8 +62,13 @@ def export_run(
     state = load_swarm_state(run, swarm_key(swarm, iterations))
     best_name = state.names[state.global_best_particle]
     lora = dict(state.metadata["lora_config"])
-    lora["base_model_name_or_path"] = info.model_path
+    lora["base_model_name_or_path"] = canonical_model_name(config.model.base_model)  # portable, not this path
     adapter_url = write_adapter(run, f"{EXPORT_DIR}/global_best_adapter", lora, state.global_best)
+    AdapterOrigin(
+        base_model=config.model.base_model, base_model_name_or_path=lora["base_model_name_or_path"],
+        model_fingerprint=info.model_fingerprint, run_name=info.run_name, config_hash=info.config_hash,
+        swarm=swarm, particle=best_name, iteration=state.global_best_iteration, utility=state.global_best_utility,
+    ).write(run, f"{EXPORT_DIR}/global_best_adapter/{ADAPTER_ORIGIN}")  # fmt: skip
 
     # The synthetic data set sampled from the global best, labelled with the iteration it was evaluated at.
     task = load_run_task(config, info)

@@ -11,10 +11,12 @@ import torch
 from tiny import tiny_search_config
 
 from dataswarms_core import stages
+from dataswarms_core.models import canonical_model_name
 from dataswarms_core.pso import load_swarm_state
 from dataswarms_core.records import (
     AdapterEntry,
     AdapterManifest,
+    AdapterOrigin,
     ItemRow,
     RunSummary,
     ScoringReport,
@@ -114,7 +116,11 @@ def test_exported_adapter_is_the_global_best_and_loads_with_peft(exported, forma
     folder = Path(summary.outputs.global_best_adapter)
     assert folder == Path(run.url("export/global_best_adapter"))
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(format_model_dir), str(folder))
-    assert model.peft_config["default"].base_model_name_or_path == info.model_path
+    assert model.peft_config["default"].base_model_name_or_path == canonical_model_name(str(format_model_dir))
+    origin = AdapterOrigin.read(run, "export/global_best_adapter/dataswarms.json")
+    assert (origin.model_fingerprint, origin.particle, origin.iteration) == (
+        info.model_fingerprint, summary.global_best_particle, summary.global_best_iteration
+    )
     loaded = get_peft_model_state_dict(model)
     state = load_swarm_state(run, swarm_key("generators", 1))
     assert loaded.keys() == state.global_best.keys()

@@ -24,7 +24,7 @@ def _environ(pid: int) -> dict[str, str]:
     return dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the server process, its session and environment through /proc, which only Linux has (CI runs on Linux)")
 def test_temporary_server_answers_and_is_gone_afterwards(tmp_path, monkeypatch):
     """The first port offered is taken: the server retries on another, answers /api/health, runs in its
     own session with the command's environment, and after the block neither process nor listener remain."""
@@ -97,7 +97,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the server process, its session and environment through /proc, which only Linux has (CI runs on Linux)")
 def test_the_server_stops_when_the_command_that_started_it_is_killed(tmp_path):
     """SIGKILL of the command (no cleanup at all runs in it): its temporary server stops within seconds."""
     import subprocess

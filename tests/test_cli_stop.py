@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the server process, its session and environment through /proc, which only Linux has (CI runs on Linux)")
 
 # Run the command in this process after making the first SFT data set's preparation swallow a SIGTERM, as
 # `datasets` did inside a bare `except:`; with "stuck" it then works on for two minutes without any check.

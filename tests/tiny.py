@@ -137,3 +137,30 @@ def tiny_search_config(model_dir: Path, root: Path | str, name: str, **overrides
     }
     values.update(overrides)
     return load_config("quickstart", values)
+
+
+def hand_made_manifest(cfg, model_dir: Path, names: list[str], kind: str = "seed_generators", scale: float = 0.05):
+    """PEFT adapters of the run's LoRA settings on ``model_dir``, every factor perturbed (``scale`` × a seeded
+    normal, seed = the adapter's position) so that adapters differ, written as the SFT stage writes them (the
+    run's cache folder ``_cache/<kind>/hand-made``, manifest last). Trains nothing; returns the manifest."""
+    import torch
+    from peft import get_peft_model, get_peft_model_state_dict
+    from transformers import AutoModelForCausalLM
+
+    from dataswarms_core.adapters import lora_config, write_adapter
+    from dataswarms_core.records import AdapterEntry, AdapterManifest
+    from dataswarms_core.stages.layout import cache_store
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir), lora_config(cfg.seed_generators.lora))
+    start = get_peft_model_state_dict(model)
+    adapter_config = {**model.peft_config["default"].to_dict(), "base_model_name_or_path": str(model_dir)}
+    store = cache_store(cfg, kind, "hand-made")
+    entries = {}
+    for i, name in enumerate(names):
+        g = torch.Generator().manual_seed(i)
+        tensors = {k: t + scale * torch.randn(t.shape, generator=g) for k, t in start.items()}
+        url = write_adapter(store, name, adapter_config, tensors)
+        entries[name] = AdapterEntry(url=url, loss_first=1.0, loss_last=1.0, steps=0, seconds=0.0)
+    manifest = AdapterManifest(kind=kind, adapters=entries)
+    manifest.write(store, "manifest.json")
+    return manifest

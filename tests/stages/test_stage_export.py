@@ -8,14 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from tiny import tiny_search_config
+from tiny import hand_made_manifest, tiny_search_config
 
 from dataswarms_core import stages
 from dataswarms_core.models import canonical_model_name
 from dataswarms_core.pso import load_swarm_state
 from dataswarms_core.records import (
-    AdapterEntry,
-    AdapterManifest,
     AdapterOrigin,
     ItemRow,
     RunSummary,
@@ -28,31 +26,6 @@ from dataswarms_core.stages.sft import TEST_TAKERS
 NAMES = ["g0", "g1", "g2"]
 
 
-def _hand_made_manifest(cfg, model_dir: Path, names: list[str]) -> AdapterManifest:
-    """PEFT adapters of the run's LoRA settings on the tiny model, every factor perturbed a little so that
-    particles differ, written as the SFT stage writes them (a cache folder, manifest last). Trains nothing."""
-    from peft import get_peft_model, get_peft_model_state_dict
-    from transformers import AutoModelForCausalLM
-
-    from dataswarms_core.adapters import lora_config, write_adapter
-
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(model_dir), lora_config(cfg.seed_generators.lora)
-    )
-    start = get_peft_model_state_dict(model)
-    adapter_config = {**model.peft_config["default"].to_dict(), "base_model_name_or_path": str(model_dir)}
-    store = cache_store(cfg, "seed_generators", "hand-made")
-    entries = {}
-    for i, name in enumerate(names):
-        g = torch.Generator().manual_seed(i)
-        tensors = {k: t + 0.05 * torch.randn(t.shape, generator=g) for k, t in start.items()}
-        url = write_adapter(store, name, adapter_config, tensors)
-        entries[name] = AdapterEntry(url=url, loss_first=1.0, loss_last=1.0, steps=0, seconds=0.0)
-    manifest = AdapterManifest(kind="seed_generators", adapters=entries)
-    manifest.write(store, "manifest.json")
-    return manifest
-
-
 @pytest.fixture(scope="module")
 def exported(format_model_dir, tmp_path_factory):
     """One iteration through the stages (synthesize → score → pso_step → pointer) on hand-made generators,
@@ -62,7 +35,7 @@ def exported(format_model_dir, tmp_path_factory):
         format_model_dir, root, "export-run", **{"test_takers.n_adapters": 0, "export.calls": 8}
     )
     info = stages.prepare_run(cfg)
-    generators = _hand_made_manifest(cfg, format_model_dir, NAMES)
+    generators = hand_made_manifest(cfg, format_model_dir, NAMES)
     takers = stages.train_test_takers(
         cfg, info, cache_store(cfg, TEST_TAKERS, stages.adapters_cache_key(cfg, info, TEST_TAKERS))
     )

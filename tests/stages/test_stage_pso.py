@@ -7,41 +7,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny import tiny_search_config
+from tiny import hand_made_manifest, tiny_search_config
 
 from dataswarms_core import stages
 from dataswarms_core.pso import init_swarm, load_swarm_state, update_swarm
-from dataswarms_core.records import AdapterEntry, AdapterManifest, ScoringReport, SwarmStepReport
+from dataswarms_core.records import AdapterManifest, ScoringReport, SwarmStepReport
 from dataswarms_core.seeding import derive_seed
-from dataswarms_core.stages.layout import cache_store, swarm_iter_key, swarm_key
+from dataswarms_core.stages.layout import swarm_iter_key, swarm_key
 
 NAMES = ["g0", "g1", "g2", "g3"]
 UTILITIES = [0.2, 0.9, 0.5, 0.1]  # g1 best, g3 worst
-
-
-def _hand_made_manifest(cfg, model_dir: Path, names: list[str]) -> AdapterManifest:
-    """PEFT adapters of the run's LoRA settings on the tiny model, every factor perturbed so that particles
-    differ, written as the SFT stage writes them (a cache folder, manifest last). Trains nothing."""
-    from peft import get_peft_model, get_peft_model_state_dict
-    from transformers import AutoModelForCausalLM
-
-    from dataswarms_core.adapters import lora_config, write_adapter
-
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(model_dir), lora_config(cfg.seed_generators.lora)
-    )
-    start = get_peft_model_state_dict(model)
-    adapter_config = {**model.peft_config["default"].to_dict(), "base_model_name_or_path": str(model_dir)}
-    store = cache_store(cfg, "seed_generators", "hand-made")
-    entries = {}
-    for i, name in enumerate(names):
-        g = torch.Generator().manual_seed(i)
-        tensors = {k: t + 0.05 * torch.randn(t.shape, generator=g) for k, t in start.items()}
-        url = write_adapter(store, name, adapter_config, tensors)
-        entries[name] = AdapterEntry(url=url, loss_first=1.0, loss_last=1.0, steps=0, seconds=0.0)
-    manifest = AdapterManifest(kind="seed_generators", adapters=entries)
-    manifest.write(store, "manifest.json")
-    return manifest
 
 
 def _positions(manifest: AdapterManifest) -> list[dict[str, torch.Tensor]]:
@@ -82,7 +57,7 @@ def swarm_run(tiny_model_dir, tmp_path_factory):
     init_swarms only reads the manifest's adapters)."""
     root = tmp_path_factory.mktemp("pso")
     cfg = tiny_search_config(tiny_model_dir, root, "pso-run")
-    manifest = _hand_made_manifest(cfg, tiny_model_dir, NAMES)
+    manifest = hand_made_manifest(cfg, tiny_model_dir, NAMES)
     run = stages.run_store(cfg)
     pointer = stages.init_swarms(cfg, run, {"generators": manifest})
     return cfg, run, manifest, pointer

@@ -8,20 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
-from tiny import tiny_search_config
+from tiny import hand_made_manifest, tiny_search_config
 
 from dataswarms_core import stages
 from dataswarms_core.records import (
-    AdapterEntry,
-    AdapterManifest,
     AnswerRow,
     ItemRow,
     ReferenceScores,
     ScoringReport,
 )
 from dataswarms_core.stages import scoring as scoring_stage
-from dataswarms_core.stages.layout import cache_store
 
 NAMES = ["g0", "g1", "g2"]
 ITEMS = {  # generator → (call, item); g2 wrote nothing (an empty generator)
@@ -31,31 +27,6 @@ ITEMS = {  # generator → (call, item); g2 wrote nothing (an empty generator)
 }  # fmt: skip
 
 
-def _hand_made_manifest(cfg, model_dir: Path, names: list[str], kind: str, scale: float) -> AdapterManifest:
-    """PEFT adapters of the run's LoRA settings on the tiny model, every factor perturbed (``scale``) so that
-    adapters differ, written as the SFT stage writes them (a cache folder, manifest last). Trains nothing."""
-    from peft import get_peft_model, get_peft_model_state_dict
-    from transformers import AutoModelForCausalLM
-
-    from dataswarms_core.adapters import lora_config, write_adapter
-
-    model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(model_dir), lora_config(cfg.seed_generators.lora)
-    )
-    start = get_peft_model_state_dict(model)
-    adapter_config = {**model.peft_config["default"].to_dict(), "base_model_name_or_path": str(model_dir)}
-    store = cache_store(cfg, kind, "hand-made")
-    entries = {}
-    for i, name in enumerate(names):
-        g = torch.Generator().manual_seed(i)
-        tensors = {k: t + scale * torch.randn(t.shape, generator=g) for k, t in start.items()}
-        url = write_adapter(store, name, adapter_config, tensors)
-        entries[name] = AdapterEntry(url=url, loss_first=1.0, loss_last=1.0, steps=0, seconds=0.0)
-    manifest = AdapterManifest(kind=kind, adapters=entries)
-    manifest.write(store, "manifest.json")
-    return manifest
-
-
 @pytest.fixture(scope="module")
 def scored(format_model_dir, tmp_path_factory):
     """prepare_run, a generator swarm (hand-made adapters), items written by hand at iteration 0, one LoRA test
@@ -63,8 +34,8 @@ def scored(format_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("scoring")
     cfg = tiny_search_config(format_model_dir, root, "scoring-run")
     info = stages.prepare_run(cfg)
-    generators = _hand_made_manifest(cfg, format_model_dir, NAMES, "seed_generators", 0.05)
-    takers = _hand_made_manifest(cfg, format_model_dir, ["t0"], "test_takers", 0.5)
+    generators = hand_made_manifest(cfg, format_model_dir, NAMES, "seed_generators", 0.05)
+    takers = hand_made_manifest(cfg, format_model_dir, ["t0"], "test_takers", 0.5)
     run = stages.run_store(cfg)
     stages.init_swarms(cfg, run, {"generators": generators})
     rows = [

@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from dataswarms_core.config import RunConfig, validation_message
+from dataswarms_core.config import RunConfig
+from dataswarms_core.config_files import validation_message
 from dataswarms_core.errors import ConfigError, DataSwarmsError, StorageError
 from dataswarms_core.records import RunInfo
 from dataswarms_core.stages.setup import RUN_INFO

@@ -98,7 +98,7 @@ def run(
         quiet_environment()
         # Imported here: they load torch and Prefect (seconds), which `dataswarms --help` should not wait for.
         from dataswarms_core import stages
-        from dataswarms_core.config import load_config
+        from dataswarms_core.config_files import load_config
         from dataswarms_core.errors import DataSwarmsError
 
         console = _console()

@@ -2,7 +2,8 @@
 
 import pytest
 
-from dataswarms_core.config import RunConfig, config_hash, load_config
+from dataswarms_core.config import RunConfig, config_hash
+from dataswarms_core.config_files import load_config
 from dataswarms_core.errors import ConfigError
 
 

@@ -94,7 +94,7 @@ def test_search_with_an_objective_judge_and_backend_registered_by_the_user(
 
 
 def test_unknown_names_list_the_registered_ones(registered):
-    from dataswarms_core.config import load_config
+    from dataswarms_core.config_files import load_config
     from dataswarms_core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="known: .*brevity"):

@@ -8,7 +8,8 @@ import pytest
 from fakes import ScriptedBackend
 
 from dataswarms_core.backends import BACKENDS, LoadedModel, endpoint_backend, load_local_backend
-from dataswarms_core.config import EndpointConfig, JudgeConfig, ModelConfig, load_config
+from dataswarms_core.config import EndpointConfig, JudgeConfig, ModelConfig
+from dataswarms_core.config_files import load_config
 from dataswarms_core.errors import ConfigError, ModelError, ScoringError
 from dataswarms_core.judges import (
     JUDGES,

@@ -117,7 +117,7 @@ def pretrain(path: Path, steps: int = 150, seed: int = 0) -> None:
 def tiny_search_config(model_dir: Path, root: Path | str, name: str, **overrides):
     """The quickstart configuration shrunk to the tiny model: 3 generators, 1 LoRA test taker, 2 iterations,
     TF-IDF clusters, a few tokens per call. ``overrides`` use dotted keys (``"pso.max_iterations": 1``)."""
-    from dataswarms_core.config import load_config
+    from dataswarms_core.config_files import load_config
 
     values = {
         "model.base_model": str(model_dir),

@@ -36,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO
 
-from dataswarms_core.stop import StopRequested, at_forced_exit, exit_code, stop_signals
+from dataswarms_core.stop import at_forced_exit, stop_signals
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 120.0
@@ -49,11 +49,6 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 class ServerError(RuntimeError):
     """The temporary Prefect server did not start (its message is one line and ends with the log tail)."""
-
-
-#: SIGTERM (or SIGINT, SIGHUP), raised like Ctrl-C so the flow run is marked as crashed and the command cleans
-#: up; the name of :class:`dataswarms_core.stop.StopRequested` here.
-Terminated = StopRequested
 
 
 @dataclass(frozen=True)
@@ -217,20 +212,6 @@ def temporary_server(timeout: float = STARTUP_TIMEOUT_S) -> Iterator[TemporarySe
             _stop(process)
 
 
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM (kill, a timeout, a scheduler) raises :class:`Terminated`, as Ctrl-C would.
-
-    It is :func:`dataswarms_core.stop.stop_signals` for SIGTERM alone: the stop is also recorded, and a second
-    SIGTERM exits at once. Only the main thread can install signal handlers; elsewhere this does nothing.
-
-    Returns:
-        A context manager; the previous SIGTERM handler is restored on exit.
-    """
-    with stop_signals((signal.SIGTERM,)):
-        yield
-
-
 def drain_prefect_workers(timeout: float = 5.0) -> None:
     """Send the flow run's queued logs and events to the API now (best effort, never raises).
 
@@ -247,25 +228,13 @@ def drain_prefect_workers(timeout: float = 5.0) -> None:
             pass
 
 
-def interrupt_exit_code(exc: KeyboardInterrupt) -> int:
-    """The shell's exit code for an interrupted command: 143 for SIGTERM, 130 for Ctrl-C (SIGINT).
-
-    Args:
-        exc: The interrupt that stopped the command.
-
-    Returns:
-        ``128 + signal number`` (of ``exc``, else of the recorded stop request, else SIGINT).
-    """
-    return exit_code(exc)
-
-
 @contextlib.contextmanager
 def prefect_api(timeout: float = STARTUP_TIMEOUT_S) -> Iterator[str | None]:
     """Use the configured Prefect API, or start a temporary local server for the ``with`` block.
 
     SIGINT, SIGTERM and SIGHUP are stop signals (:func:`dataswarms_core.stop.stop_signals`): the first raises
-    :class:`Terminated` and records the stop, so the run is marked, the server stopped and the resume command
-    printed; a second one exits at once. With ``PREFECT_API_URL`` set, nothing is started. Otherwise a
+    :class:`~dataswarms_core.stop.StopRequested` and records the stop, so the run is marked, the server
+    stopped and the resume command printed; a second one exits at once. With ``PREFECT_API_URL`` set, nothing is started. Otherwise a
     :func:`temporary_server` runs, ``PREFECT_API_URL`` points at it, and on leaving the block the run's last
     logs and events are sent before the server stops.
 

@@ -78,13 +78,15 @@ def test_a_configured_api_is_used_and_nothing_started(monkeypatch):
 
 
 def test_sigterm_becomes_an_interrupt_with_exit_code_143():
+    from dataswarms_core.stop import exit_code, stop_signals
+
     previous = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt) as info:
-        with _server.sigterm_as_interrupt():
+        with stop_signals((signal.SIGTERM,)):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(10)  # the handler raises at once; this only bounds a failure
-    assert _server.interrupt_exit_code(info.value) == 143
-    assert _server.interrupt_exit_code(KeyboardInterrupt()) == 130
+    assert exit_code(info.value) == 143
+    assert exit_code(KeyboardInterrupt()) == 130
     assert signal.getsignal(signal.SIGTERM) is previous
 
 

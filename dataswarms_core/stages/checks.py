@@ -92,6 +92,14 @@ def check_storage(config: RunConfig) -> None:
         raise StorageError(f"storage.root {root.root}: cannot write there ({storage_cause(exc)})") from None
 
 
+def run_exists_message(store: Store) -> str:
+    """The one-line refusal for a new run whose folder already holds a run."""
+    return (
+        f"{store.root}: a run of this name exists already; resume it (dataswarms resume {store.root}) "
+        "or choose another --run-name"
+    )
+
+
 def check_run_folder(config: RunConfig, *, resume: bool, force: bool, task_hash: str) -> None:
     """Check the run folder before a run starts: a new run needs a free name; a resumed run needs every file it
     will trust to be readable and of this format version — ``run.json``, ``config.yaml`` (the same
@@ -107,10 +115,7 @@ def check_run_folder(config: RunConfig, *, resume: bool, force: bool, task_hash:
     if not store.exists(RUN_INFO):
         return
     if not resume:
-        raise StorageError(
-            f"{store.root}: a run of this name exists already; resume it (dataswarms resume {store.root}) "
-            "or choose another --run-name"
-        )
+        raise StorageError(run_exists_message(store))
     info = RunInfo.read(store, RUN_INFO)
     try:
         stored = yaml.safe_load(store.read_text(CONFIG_FILE))

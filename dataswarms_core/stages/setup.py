@@ -24,7 +24,15 @@ from ..objectives import objective_needs
 from ..records import RunInfo
 from ..stop import check_stop
 from ..storage import Store
-from .checks import CONFIG_FILE, RUN_INFO, check_lengths, check_run_folder, check_storage, config_differences
+from .checks import (
+    CONFIG_FILE,
+    RUN_INFO,
+    check_lengths,
+    check_run_folder,
+    check_storage,
+    config_differences,
+    run_exists_message,
+)
 from .layout import now, run_store
 
 
@@ -49,13 +57,6 @@ def load_run_task(config: RunConfig, info: RunInfo | None = None) -> Task:
         dev = task.dev.drop(index=info.dev_excluded).reset_index(drop=True)
         task = dataclasses.replace(task, dev=dev)
     return task
-
-
-def _exists_message(store: Store) -> str:
-    return (
-        f"{store.root}: a run of this name exists already; resume it (dataswarms resume {store.root}) "
-        "or choose another --run-name"
-    )
 
 
 def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> None:
@@ -122,20 +123,12 @@ def _resume_info(
     data = store.read_json(RUN_INFO)
     own_retry = flow_run_id is not None and isinstance(data, dict) and data.get("flow_run_id") == flow_run_id
     if not resume and not own_retry:
-        raise StorageError(_exists_message(store))
+        raise StorageError(run_exists_message(store))
     info = RunInfo.from_data(data, store.url(RUN_INFO))
-    stored = yaml.safe_load(store.read_text(CONFIG_FILE))
-    changes = config_differences(stored, config.public_dict())
-    if changes and not force:
-        raise ConfigMismatchError(
-            f"{store.root}: the configuration differs from the checkpointed run in "
-            f"{'; '.join(changes)} — resume with the original configuration, or pass --force"
-        )
     task = load_run_task(config)
-    if task.content_hash != info.task_hash and not force:
-        raise DataError(
-            f"{config.task.source}: the task file changed since the run started (hash differs); pass --force to continue anyway"
-        )
+    # The checks of preflight again: a flow run can be started (or retried) without the command line.
+    check_run_folder(config, resume=True, force=force, task_hash=task.content_hash)
+    changes = config_differences(yaml.safe_load(store.read_text(CONFIG_FILE)), config.public_dict())
     model_path = resolve_model(config.model.base_model)  # this machine's copy
     fingerprint = model_fingerprint(model_path)
     if fingerprint != info.model_fingerprint:

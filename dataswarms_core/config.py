@@ -79,6 +79,11 @@ class TaskConfig(_Section):
     max_dev_items: int | None = Field(
         None, ge=1, le=10**9, description="Use at most this many dev items (first ones); 1 to 10^9."
     )
+    licence: str | None = Field(
+        None,
+        description="The task data's licence, for the package's dataset card; default: the file's "
+        "'license' field, else its 'source' text, else 'not stated'.",
+    )
     long_items: Literal["refuse", "exclude"] = Field(
         "refuse",
         description=(
@@ -392,14 +397,82 @@ class JudgeConfig(_Section):
         return self
 
 
-class ExportConfig(_Section):
-    """Export of the global-best generator and the synthetic data set it samples."""
+class CopyConfig(_Section):
+    """Copy detection (docs/method.md §2, "Copies"): a generated item that near-duplicates a real item the
+    generator was shown, a dev or test item of the task, or an earlier item of the same iteration is a copy,
+    not synthetic data. Copies are counted per generator, left out of the objective and of the package.
 
-    calls: int = Field(
-        40,
+    An item is a copy when either measure reaches its threshold against some reference text:
+
+    - word n-gram overlap: the share of the item's word ``ngram``-grams that occur in the reference
+      (containment, in [0, 1]);
+    - embedding cosine between all-MiniLM-L6-v2 sentence embeddings (in [-1, 1]).
+    """
+
+    enabled: bool = Field(True, description="Detect copies (false: every parsed item is kept, as in the paper).")
+    ngram: int = Field(3, ge=1, le=20, description="Word n-gram length for the overlap measure (1 to 20).")
+    overlap_threshold: float = Field(
+        0.7, gt=0.0, le=1.0, description="An overlap at or above this marks a copy (0 < t <= 1)."
+    )
+    embedding_threshold: float | None = Field(
+        0.9,
+        gt=-1.0,
+        le=1.0,
+        description="A cosine at or above this marks a copy (-1 < t <= 1); null: n-gram overlap only.",
+    )
+    against: list[Literal["shown", "dev", "test", "items"]] = Field(
+        default_factory=lambda: ["shown", "dev", "test", "items"],
+        min_length=1,
+        description="What an item is compared with: the items shown in its call, the task's dev and test "
+        "items, earlier items of the same iteration.",
+    )
+
+
+class ExportConfig(_Section):
+    """The benchmark package: items sampled from the global-best generator, a dataset card, the adapter and
+    harness task files (docs/method.md §7)."""
+
+    items: int = Field(
+        200,
         ge=1,
         le=10**7,
-        description="Calls the global-best generator makes for the exported data set (1 to 10^7).",
+        description="Target number of items in the package (1 to 10^7); the global best makes "
+        "ceil(items / generation.items_written) calls, then more (at most max_extra_calls) until the target "
+        "is met.",
+    )
+    max_extra_calls: int = Field(
+        40,
+        ge=0,
+        le=10**7,
+        description="Calls allowed beyond the first ceil(items / items_written) to replace unparsable, "
+        "duplicate and copied items (0 to 10^7).",
+    )
+    answers: Literal["reference-model", "none"] = Field(
+        "none",
+        description="'reference-model': each item gets the answer of export.reference_model, marked as "
+        "model-written (the harness task files need them); 'none': no answers.",
+    )
+    reference_model: str | None = Field(
+        None,
+        description="The model that writes reference answers, as a model spec (see `dataswarms evaluate "
+        "--help`); default: the base model.",
+    )
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_calls(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "calls" in data:
+            raise ValueError(
+                "export.calls was replaced by export.items (the number of items: calls × "
+                "generation.items_written) and export.max_extra_calls"
+            )
+        return data
+
+    test_items: int = Field(
+        50,
+        ge=0,
+        le=10**6,
+        description="Real test items of the task copied into the package for the rank comparison of "
+        "`dataswarms evaluate` (0 to 10^6; fewer when the task has fewer; 0: none).",
     )
 
 
@@ -485,6 +558,7 @@ class RunConfig(_Section):
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     pso: PSOConfig = Field(default_factory=PSOConfig)
+    copies: CopyConfig = Field(default_factory=CopyConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
 

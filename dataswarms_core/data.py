@@ -54,6 +54,7 @@ class Task:
         source: where it was read from.
         content_hash: SHA-256 (hex) of the file's bytes, for cache keys.
         dev_duplicates: dev items dropped because their ``input`` repeats an earlier dev item's exactly.
+        licence: the JSON's ``license`` (or ``licence``) field, else its ``source`` text, else "not stated".
     """
 
     name: str
@@ -63,6 +64,7 @@ class Task:
     source: str
     content_hash: str
     dev_duplicates: int = 0
+    licence: str = "not stated"
 
 
 def _read_bytes(source: str, storage_options: dict[str, Any] | None) -> bytes:
@@ -285,4 +287,5 @@ def load_task(
         source=source,
         content_hash=hashlib.sha256(raw).hexdigest(),
         dev_duplicates=dev_duplicates,
+        licence=str(meta.get("license") or meta.get("licence") or meta.get("source") or "not stated"),
     )

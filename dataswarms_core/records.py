@@ -201,6 +201,8 @@ class GeneratorCounts(Row):
         answers_dropped: "Answer:" / "Solution:" lines dropped from replies (answers never leak into items).
         trailing_dropped: unnumbered lines after an item's end (sign-offs), dropped.
         truncated_dropped: last items cut off at the token limit, dropped (they count as parse failures).
+        copies: parsed, unique items dropped as near-duplicates of a shown, dev or test item or of an earlier
+            item (:class:`CopyRow`; docs/method.md §2, "Copies"); not in ``items``.
     """
 
     requested: int = 0
@@ -212,6 +214,25 @@ class GeneratorCounts(Row):
     answers_dropped: int = 0
     trailing_dropped: int = 0
     truncated_dropped: int = 0
+    copies: int = 0
+
+
+class CopyRow(Row):
+    """A generated item left out as a copy (``iterations/iter_NNNN/copies.jsonl``, the package's
+    ``copies.jsonl``), with the closest text it copies (docs/method.md §2, "Copies")."""
+
+    generator: str
+    iteration: int
+    call: int = Field(ge=0)
+    item: str
+    kind: str = Field(description="What it copies: 'shown', 'dev', 'test' or 'items' (an earlier item).")
+    closest: str = Field(description="The text it is closest to.")
+    closest_index: int | None = Field(
+        description="Row of the dev/test split (kind dev, test, shown), or position among the iteration's "
+        "kept items (kind items)."
+    )
+    overlap: float = Field(ge=0.0, le=1.0, description="Word n-gram containment of the item in ``closest``.")
+    cosine: float | None = Field(description="Embedding cosine with ``closest``; None when not computed.")
 
 
 class SynthesisReport(Record):
@@ -314,15 +335,44 @@ class AdapterOrigin(Record):
 
 
 # -- export --------------------------------------------------------------------------------------------------
+class PackageCounts(Row):
+    """How many items a package asked for, wrote and dropped, and why.
+
+    Attributes:
+        asked: ``export.items``, the target.
+        written: items in the package (at most ``asked``).
+        calls: calls the generator made (first round plus extra).
+        extra_calls: calls beyond the first ``ceil(asked / items_written)``; at most ``max_extra_calls``.
+        requested: calls × items_written.
+        parse_failures, duplicates, copies: requested items lost to each cause (see GeneratorCounts).
+        surplus: kept items beyond the target, left out (the last round's overshoot).
+        shortfall: why fewer than ``asked`` were written (None when the target was met).
+    """
+
+    asked: int
+    written: int
+    calls: int
+    extra_calls: int
+    max_extra_calls: int
+    requested: int
+    parse_failures: int
+    duplicates: int
+    copies: int
+    surplus: int
+    shortfall: str | None = None
+
+
 class RunOutputs(Row):
     """URLs of everything a finished search wrote."""
 
     run: str
     summary: str
     config: str
+    package: str = Field(description="The benchmark package folder (packages/iter_NNNN).")
     global_best_adapter: str
-    synthetic_jsonl: str
-    synthetic_parquet: str
+    items_jsonl: str
+    items_parquet: str
+    dataset_card: str
     metrics_parquet: str
     metrics_csv: str
     utilities_plot: str
@@ -374,10 +424,135 @@ class RunSummary(Record):
     judge_failures_per_test_taker: dict[str, int]
     empty_generators: int
     items_per_iteration: list[int]
-    export_items: int
-    export_counts: GeneratorCounts
+    export_items: int = Field(description="Items in the benchmark package.")
+    package_version: str
+    package_counts: PackageCounts
     seconds: StageSeconds
     wall_seconds: float
     resumes: int
     config_hash: str
     outputs: RunOutputs
+
+
+# -- the benchmark package (docs/method.md §7) ---------------------------------------------------------------
+class BenchmarkItem(Row):
+    """An item of a benchmark package (``items.jsonl`` / ``items.parquet``) with its provenance."""
+
+    id: str = Field(description="Stable id: 'ds-' + the first 16 hex digits of the item text's SHA-256.")
+    item: str
+    generator: str = Field(description="The particle that wrote it (the global best).")
+    iteration: int = Field(description="The iteration the generator's position was evaluated at.")
+    call: int = Field(ge=0)
+    index: int = Field(ge=0, description="Position among the package's items.")
+    seed: int = Field(description="The run seed.")
+    run_name: str
+    config_hash: str
+    objective: str
+    base_model: str = Field(description="The base model's canonical name (portable).")
+    base_model_fingerprint: str = Field(description="Hash of the base model's config and weights.")
+    reference_answer: str | None = Field(
+        None, description="The reference model's answer (model-written, not a human label); None without."
+    )
+    reference_answer_by: str | None = Field(None, description="'model-written: <model spec>' when answered.")
+    reference_answer_failure: str | None = Field(
+        None, description="Why the reference model gave no answer; None otherwise."
+    )
+
+
+class BenchmarkManifest(Record):
+    """``package.json`` of a benchmark package ``<run>/packages/iter_NNNN/``: what it is, where it came from,
+    its counts and files. ``version`` changes whenever the items do (a hash of ``items.jsonl``)."""
+
+    name: str = Field(description="The run name.")
+    version: str = Field(description="First 12 hex digits of the SHA-256 of items.jsonl.")
+    created: str = Field(description="UTC time, ISO 8601.")
+    run_name: str
+    run_url: str
+    config_hash: str
+    checkpoint_iteration: int = Field(description="Iterations completed at the checkpoint exported.")
+    generator: str = Field(description="The global-best particle.")
+    generator_iteration: int = Field(description="The iteration its position was evaluated at.")
+    utility: float = Field(description="Its utility (the global best's).")
+    task: str
+    task_source: str
+    task_hash: str
+    task_licence: str
+    domain: str
+    objective: str
+    judge: str
+    dev_judge: str
+    base_model: str = Field(description="Canonical name (portable).")
+    base_model_fingerprint: str
+    seed: int
+    counts: PackageCounts
+    answers: str = Field(description="'reference-model' or 'none'.")
+    reference_model: str | None = None
+    reference_answer_failures: int = 0
+    test_items: int = Field(description="Real test items in test.jsonl (0: no rank comparison).")
+    copies_excluded: int
+    files: dict[str, str] = Field(description="Role → path relative to the package folder.")
+
+
+# -- evaluation and leaderboard ------------------------------------------------------------------------------
+class ModelEvaluation(Record):
+    """``evaluations/<model_key>/result.json`` of a package: one model's answers judged (the cache unit of
+    ``dataswarms evaluate``: the same model, benchmark version, judge and answer settings give the same key).
+
+    ``scores`` / ``test_scores`` hold one judge score per item in package order, None where the model's
+    answer or the judgement failed (missing is missing, never 0)."""
+
+    model: str = Field(description="Label shown in the leaderboard.")
+    spec: str = Field(description="The model spec as given.")
+    model_key: str
+    benchmark_version: str
+    judge: str
+    items: int
+    answered: int = Field(description="Items the model gave an answer to.")
+    answer_failures: int
+    judge_failures: int
+    scores: list[float | None]
+    test_items: int = 0
+    test_answered: int = 0
+    test_answer_failures: int = 0
+    test_judge_failures: int = 0
+    test_scores: list[float | None] = Field(default_factory=list)
+    seconds: float
+
+
+class LeaderboardRow(Row):
+    """A model's line of the leaderboard: mean judge score on the package's items with a bootstrap 95 %
+    interval (over items; None when fewer than 2 scored items), counts, and the same on real test items."""
+
+    rank: int = Field(description="1 = best mean on the package's items; models without a mean come last.")
+    model: str
+    spec: str
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    items: int
+    answered: int
+    answer_failures: int
+    judge_failures: int
+    test_mean: float | None = None
+    test_ci_low: float | None = None
+    test_ci_high: float | None = None
+    test_rank: int | None = None
+    cached: bool = Field(False, description="Reused from an earlier evaluation of the same version.")
+
+
+class Leaderboard(Record):
+    """``leaderboard.json``: the models of one ``dataswarms evaluate`` command on one package version (their
+    results computed or reused from ``evaluations/``), ranked, with Kendall's τ between
+    the ranking on the package and on the real test items (scipy.stats.kendalltau, tau-b)."""
+
+    benchmark: str
+    benchmark_version: str
+    judge: str
+    items: int
+    test_items: int
+    bootstrap_resamples: int
+    confidence: float
+    rows: list[LeaderboardRow]
+    kendall_tau: float | None = Field(description="None with fewer than 2 models having both means.")
+    kendall_p: float | None
+    files: dict[str, str] = Field(default_factory=dict, description="Role → URL of the written outputs.")

@@ -8,7 +8,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .records import ItemRow, RunSummary, ScoringReport, SwarmStepReport, SynthesisReport
+from .records import BenchmarkItem, ItemRow, RunSummary, ScoringReport, SwarmStepReport, SynthesisReport
 
 
 def metrics_frame(
@@ -18,7 +18,9 @@ def metrics_frame(
 
     Missing is shown as missing: ``utility`` and ``objective_<name>`` are NaN (an empty CSV cell) where a
     generator wrote no items or its objective is undefined; ``pso_utility`` is what the swarm update recorded
-    there (the objective's lowest value, docs/method.md §4).
+    there (the objective's lowest value, docs/method.md §4). ``copies`` counts the items left out as copies
+    (docs/method.md §2, "Copies"); ``copy_rate`` is ``copies / (items + copies)``, in [0, 1], NaN when the
+    generator kept no item and copied none.
 
     Args:
         synthesis, scoring, steps: one report per completed iteration, in order.
@@ -46,6 +48,8 @@ def metrics_frame(
                     "items": c.items,
                     "parse_failures": c.parse_failures,
                     "duplicates": c.duplicates,
+                    "copies": c.copies,
+                    "copy_rate": c.copies / (c.items + c.copies) if c.items + c.copies else math.nan,
                     "empty": g in sco.empty_generators,
                     "judge_failures": sco.judge_failures_per_generator[g],
                     **{
@@ -81,9 +85,18 @@ def plot_utilities(frame: Any) -> bytes:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     missing = frame[frame["utility"].isna()]
     note = "; ".join(f"{r.particle} at {r.iteration}" for r in missing.itertuples())
-    ax.set_xlabel("iteration" + (f"\n(missing, not drawn: {note})" if note else ""), fontsize=8 if note else None)
+    ax.set_xlabel(
+        "iteration" + (f"\n(missing, not drawn: {note})" if note else ""), fontsize=8 if note else None
+    )
     ax.set_ylabel("utility")
     ax.legend(fontsize=7)
+    return png_bytes(fig)
+
+
+def png_bytes(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes (tight layout); the figure is closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
@@ -98,7 +111,9 @@ def _cell(value: float) -> str:
     return MISSING if value is None or value != value else f"{value:.4f}"
 
 
-def report_markdown(summary: RunSummary, frame: Any, rows: Sequence[ItemRow], n_examples: int = 5) -> str:
+def report_markdown(
+    summary: RunSummary, frame: Any, rows: Sequence[ItemRow | BenchmarkItem], n_examples: int = 5
+) -> str:
     """A short human-readable report of a search (also used as the Prefect markdown artifact)."""
     table = frame.pivot(index="iteration", columns="particle", values="utility")
     lines = [

@@ -6,12 +6,16 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .generation import GenerationBackend, GenerationRequest
 from .parsing import dedupe, parse_numbered_items
 from .prompts import generation_messages
-from .records import GeneratorCounts, ItemRow, ReplyRow
+from .records import CopyRow, GeneratorCounts, ItemRow, ReplyRow
 from .seeding import derive_seed
+
+if TYPE_CHECKING:
+    from .copies import CopyDetector, CopyMatch
 
 
 @dataclass(frozen=True)
@@ -23,11 +27,14 @@ class Sample:
         counts: per generator, what was asked for and what came back.
         replies: one row per call, call-major: the raw reply, whether it hit the token limit, how many items
             were parsed from it and how many are missing (for inspecting parse failures).
+        copies: one row per item left out as a copy (docs/method.md §2, "Copies"), in the order the items were
+            written; empty when no detector was given.
     """
 
     items: list[ItemRow]
     counts: dict[str, GeneratorCounts]
     replies: list[ReplyRow] = field(default_factory=list)
+    copies: list[CopyRow] = field(default_factory=list)
 
 
 def sample_items(
@@ -46,6 +53,7 @@ def sample_items(
     run_seed: int,
     iteration: int,
     stage: str = "synthesis",
+    copies: CopyDetector | None = None,
 ) -> Sample:
     """Let every generator write ``calls × items_written`` items, all generators batched together.
 
@@ -57,9 +65,15 @@ def sample_items(
         backend: holds each generator as an adapter named as in ``generators``.
         dev_inputs: the task's real dev inputs (at least ``items_shown``).
         stage: labels the random streams (``synthesis`` in the search, ``export`` for the exported set).
+        copies: a copy detector (docs/method.md §2, "Copies"), or None to keep every parsed unique item.
+            After parsing and the exact dedupe, it sees each generator's items in call order with the dev rows
+            shown in each item's call (kind ``items``: the generator's own earlier items); a copy is left out of
+            ``items`` (the kept items' ``index`` stays contiguous per generator), counted in
+            ``GeneratorCounts.copies`` and listed in ``Sample.copies``.
 
     Returns:
-        A :class:`Sample`: the kept items (``seed`` is the run seed), counts per generator and every reply.
+        A :class:`Sample`: the kept items (``seed`` is the run seed), counts per generator, every reply and the
+        copies left out.
 
     Raises:
         ValueError: fewer dev inputs than ``items_shown``.
@@ -68,11 +82,15 @@ def sample_items(
         raise ValueError(
             f"generation.items_shown is {items_shown} but the task has {len(dev_inputs)} dev items"
         )
-    requests, owners = [], []
+    requests, owners, shown_rows = [], [], {}
     for c in range(calls):  # call-major, so each batch mixes generators
         for g in generators:
             rng = random.Random(derive_seed(run_seed, stage, iteration, g, c))
-            shown = rng.sample(list(dev_inputs), items_shown)
+            # positions, not texts: random.sample draws depend only on the population's length, so this picks
+            # the same items as rng.sample(list(dev_inputs), items_shown)
+            rows_shown = rng.sample(range(len(dev_inputs)), items_shown)
+            shown_rows[g, c] = rows_shown
+            shown = [dev_inputs[i] for i in rows_shown]
             requests.append(GenerationRequest(generation_messages(shown, domain, items_written), adapter=g))
             owners.append((g, c))
     texts = backend.generate(
@@ -100,19 +118,40 @@ def sample_items(
                 missing=parsed.missing,
             )  # fmt: skip
         )
-    rows = []
+    candidates: list[tuple[str, int, str]] = []  # (generator, call, item): unique per generator, in row order
     for g in generators:
-        unique, dropped = dedupe([item for _, item in per_gen[g]])
-        counts[g]["duplicates"] = dropped
-        counts[g]["items"] = len(unique)
-        keep = set()
-        for c, item in per_gen[g]:
-            if item in keep:
-                continue
-            keep.add(item)
-            rows.append(
-                ItemRow(
-                    generator=g, iteration=iteration, call=c, index=len(keep) - 1, item=item, seed=run_seed
-                )
-            )
-    return Sample(rows, {g: GeneratorCounts(**c) for g, c in counts.items()}, replies)
+        _, counts[g]["duplicates"] = dedupe([item for _, item in per_gen[g]])
+        seen = set()
+        for c, item in per_gen[g]:  # the first occurrences, as dedupe keeps them, with their calls
+            if item not in seen:
+                seen.add(item)
+                candidates.append((g, c, item))
+    # Kind "items" compares a generator's items with its own earlier ones only: comparing across generators
+    # would make a particle's utility depend on its place in the swarm's order.
+    matches: list[CopyMatch | None] = []
+    offsets: dict[str, int] = {}
+    for g in generators:
+        offsets[g] = len(matches)
+        mine = [(item, shown_rows[g, c]) for g_, c, item in candidates if g_ == g]
+        matches += copies.find(mine) if copies is not None else [None] * len(mine)
+    rows: list[ItemRow] = []
+    copy_rows: list[CopyRow] = []
+    kept_at: dict[int, int] = {}  # candidate position -> position among the kept rows
+    for pos, ((g, c, item), match) in enumerate(zip(candidates, matches, strict=True)):
+        if match is None:
+            kept_at[pos] = len(rows)
+            index = counts[g]["items"]  # contiguous per generator: copies take no index
+            counts[g]["items"] += 1
+            row = ItemRow(generator=g, iteration=iteration, call=c, index=index, item=item, seed=run_seed)
+            rows.append(row)
+            continue
+        counts[g]["copies"] += 1
+        closest_index = (
+            kept_at[offsets[g] + match.closest_index] if match.kind == "items" else match.closest_index
+        )
+        copy = CopyRow(
+            generator=g, iteration=iteration, call=c, item=item, kind=match.kind, closest=match.closest,
+            closest_index=closest_index, overlap=match.overlap, cosine=match.cosine,
+        )  # fmt: skip
+        copy_rows.append(copy)
+    return Sample(rows, {g: GeneratorCounts(**c) for g, c in counts.items()}, replies, copy_rows)

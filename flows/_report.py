@@ -17,8 +17,9 @@ from dataswarms_core.records import RunSummary
 # (label, field of the summary's ``outputs``) for the paths listed under "outputs:".
 _OUTPUT_LINES = [
     ("summary", "summary"),
+    ("benchmark package", "package"),
     ("global-best adapter", "global_best_adapter"),
-    ("synthetic data", "synthetic_jsonl"),
+    ("items", "items_jsonl"),
     ("metrics", "metrics_csv"),
     ("report", "report"),
 ]
@@ -111,6 +112,13 @@ def print_summary(console: Console, summary: RunSummary, wall_seconds: float, fl
         f"from {summary.global_best_particle} at iteration {summary.global_best_iteration}; "
         f"parse failures {summary.parse_failures}, judge failures {summary.judge_failures}"
     )
+    c = summary.package_counts
+    console.print(
+        f"benchmark package {summary.package_version}: {c.written} of {c.asked} items asked "
+        f"({c.parse_failures} unparsable, {c.duplicates} duplicates, {c.copies} copies dropped, "
+        f"{c.extra_calls} extra calls)"
+        + ("; target not met: raise export.max_extra_calls for more" if c.shortfall else "")
+    )
     console.print(f"outputs: {out.run}")
     for label, key in _OUTPUT_LINES:
         console.print(f"  {label:<20} {getattr(out, key)}")
@@ -119,3 +127,37 @@ def print_summary(console: Console, summary: RunSummary, wall_seconds: float, fl
         "(in this virtual environment, e.g. .venv/bin/prefect server start), then open "
         f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}"
     )
+
+
+def print_package(console: Console, manifest: Any, package_url: str) -> None:
+    """Print what ``dataswarms export`` wrote: the package, its counts and how to evaluate models on it."""
+    c = manifest.counts
+    console.print(
+        f"benchmark package {manifest.name} version {manifest.version} (checkpoint after iteration "
+        f"{manifest.checkpoint_iteration}, generator {manifest.generator}, utility {manifest.utility:.4f})"
+    )
+    console.print(
+        f"{c.written} of {c.asked} items asked; dropped {c.parse_failures} unparsable, {c.duplicates} duplicates, "
+        f"{c.copies} copies, {c.surplus} beyond the target; {c.calls} calls ({c.extra_calls} extra)"
+    )
+    if c.shortfall:
+        console.print(f"target not met: {c.shortfall}", style="yellow")
+    console.print(f"package: {package_url}")
+    if "lm_eval_yaml" in manifest.files:
+        from dataswarms_core.harness import harness_task_name
+
+        console.print(
+            f"lm-eval task {harness_task_name(manifest.name)} (--include_path {package_url}/lm_eval); "
+            f"inspect_ai task {package_url}/inspect_task.py"
+        )
+    console.print(
+        f"evaluate models on it: dataswarms evaluate {package_url} --model MODEL [--model MODEL ...]"
+    )
+
+
+def print_leaderboard(console: Console, board: Any) -> None:
+    """Print the leaderboard (its markdown report) and where its files are."""
+    from dataswarms_core.leaderboard import leaderboard_markdown
+
+    console.print(leaderboard_markdown(board))
+    console.print(f"leaderboard files: {board.files.get('json', '')} (also .csv, .parquet, .md, .png)")

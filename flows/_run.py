@@ -17,6 +17,7 @@ from rich.console import Console
 
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
+from dataswarms_core.errors import DataSwarmsError
 from dataswarms_core.records import Progress
 from dataswarms_core.stages.layout import PROGRESS
 from dataswarms_core.stop import at_forced_exit, exit_code, reclaim_signals, stop_requested, stop_signals
@@ -100,3 +101,38 @@ def _print_forced_exit(store_root: str) -> None:
             stream.flush()
     with contextlib.suppress(OSError):
         os.write(1, text.encode(errors="replace"))
+
+
+def run_flow(flow: Any, parameters: dict[str, Any], console: Console, *, what: str, retries: int = 0) -> Any:
+    """Run ``flow`` (a short flow: export, evaluate) with ``parameters`` under the Prefect API or a temporary
+    server; return its result.
+
+    Raises:
+        typer.Exit: 1 when the flow run failed (its error printed in one line; rerunning the same command
+            resumes: finished work is stored), 128 + signum when stopped.
+    """
+    if retries:
+        flow = flow.with_options(retries=retries, retry_delay_seconds=RETRY_DELAY_S)
+    with stop_signals():
+        try:
+            with prefect_api():
+                state = flow(**parameters, return_state=True)
+        except KeyboardInterrupt as exc:
+            console.print(f"\ninterrupted; run the same command again to continue the {what}")
+            raise typer.Exit(exit_code(exc)) from None
+        except ServerError as exc:
+            console.print(f"error: {exc}", style="red")
+            raise typer.Exit(1) from None
+    if not state.is_completed() and stop_requested():  # a library turned the interrupt into an error
+        console.print(f"\ninterrupted; run the same command again to continue the {what}")
+        raise typer.Exit(exit_code())
+    if not state.is_completed():
+        try:
+            state.result()
+        except DataSwarmsError as exc:
+            console.print(f"error: {exc}", style="red")
+        except Exception as exc:  # noqa: BLE001 - one line; details are in Prefect
+            console.print(f"error: {type(exc).__name__}: {exc}", style="red")
+        console.print(f"Flow run {state.state_details.flow_run_id} ({what}) did not complete")
+        raise typer.Exit(1)
+    return state.result()

@@ -1,4 +1,4 @@
-"""The ``dataswarms`` command line (typer + rich): ``run``, ``resume`` and ``version``.
+"""The ``dataswarms`` command line (typer + rich): ``run``, ``resume``, ``export``, ``evaluate`` and ``version``.
 
 The commands only parse options, build the run's configuration and hand it to
 :func:`dataswarms.flows._run.execute`. The helpers live next to this file: ``_environment`` (quiet defaults),
@@ -163,6 +163,158 @@ def resume(
         from ._run import execute  # Prefect loads only once the inputs passed the checks
 
         execute(stored.config, resume=True, force=force, retries=retries, console=console)
+
+
+EndpointOption = Annotated[
+    str | None,
+    typer.Option(help="S3-compatible endpoint of the storage (else the stored one / AWS default)."),
+]
+
+
+@app.command()
+def export(
+    run_url: Annotated[
+        str, typer.Argument(help="The run folder or URL, e.g. ./runs/NAME or s3://bucket/runs/NAME.")
+    ],
+    iteration: Annotated[
+        int | None,
+        typer.Option(
+            help="Export the checkpoint after this many completed iterations (default: newest).", min=1
+        ),
+    ] = None,
+    items: Annotated[int | None, typer.Option(help="Target number of items (export.items).", min=1)] = None,
+    max_extra_calls: Annotated[
+        int | None, typer.Option(help="Calls allowed beyond the first round (export.max_extra_calls).", min=0)
+    ] = None,
+    answers: Annotated[str | None, typer.Option(help="'reference-model' or 'none' (export.answers).")] = None,
+    reference_model: Annotated[
+        str | None, typer.Option(help="Model spec writing reference answers (export.reference_model).")
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    retries: RetriesOption = 0,
+) -> None:
+    """Write the benchmark package of a finished or interrupted run's checkpoint (its global best's items,
+    dataset card, adapter and harness task files) under <run>/packages/iter_NNNN."""
+    with _stoppable():
+        quiet_environment()
+        from pydantic import ValidationError
+
+        from dataswarms_core import stages
+        from dataswarms_core.config import RunConfig
+        from dataswarms_core.config_files import validation_message
+        from dataswarms_core.errors import DataSwarmsError
+        from dataswarms_core.model_spec import check_model_spec, parse_model_spec
+        from dataswarms_core.models import check_model
+        from dataswarms_core.stages.package import package_key
+
+        from ._stored_config import load_stored_config, read_error_message
+
+        console = _console()
+        overrides = {
+            "items": items, "max_extra_calls": max_extra_calls, "answers": answers,
+            "reference_model": reference_model,
+        }  # fmt: skip
+        try:
+            stored = load_stored_config(run_url, endpoint_url).config
+            section = {**stored.export.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+            try:
+                cfg = RunConfig.model_validate({**stored.model_dump(), "export": section})
+            except ValidationError as exc:
+                raise _fail(console, validation_message("options", exc)) from None
+            run_store = stages.run_store(cfg)
+            completed = stages.completed_iterations(run_store)
+            if completed == 0:
+                raise _fail(console, f"{run_store.root}: no completed iteration to export yet")
+            if iteration is not None and iteration > completed:
+                raise _fail(
+                    console,
+                    f"--iteration {iteration}: the run has {completed} completed iterations (1 to {completed})",
+                )
+            check_model(cfg.model.base_model)
+            if cfg.export.answers == "reference-model" and cfg.export.reference_model:
+                check_model_spec(parse_model_spec(cfg.export.reference_model), cfg.storage.fsspec_options())
+        except DataSwarmsError as exc:
+            raise _fail(console, str(exc)) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - storage unreachable: one line, not a traceback
+            raise _fail(console, read_error_message(run_url, exc)) from None
+        from ._report import print_package
+        from ._run import run_flow
+        from .package import data_swarms_package
+
+        manifest = run_flow(
+            data_swarms_package,
+            {"config": cfg, "iteration": iteration},
+            console,
+            what="export",
+            retries=retries,
+        )
+        print_package(console, manifest, run_store.url(package_key(manifest.checkpoint_iteration)))
+
+
+@app.command()
+def evaluate(
+    benchmark_url: Annotated[
+        str, typer.Argument(help="A benchmark package folder or URL, e.g. ./runs/NAME/packages/iter_0003.")
+    ],
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model",
+            "-m",
+            help="[LABEL=]SPEC, repeatable. SPEC: a local model folder or built-in name (smollm2-135m-instruct); "
+            "MODEL+ADAPTER_FOLDER; or NAME@http://HOST:PORT/v1 (OpenAI-compatible endpoint, key from "
+            "OPENAI_API_KEY).",
+        ),
+    ],
+    output: Annotated[
+        str | None, typer.Option(help="Where evaluations/ and leaderboard/ go (default: the package folder).")
+    ] = None,
+    endpoint_url: EndpointOption = None,
+    retries: RetriesOption = 0,
+) -> None:
+    """Every model answers every item of a benchmark package, the run's judge scores the answers; print the
+    leaderboard (mean with bootstrap 95 % interval, failures, and Kendall's tau against the real test items)."""
+    with _stoppable():
+        quiet_environment()
+        from dataswarms_core.errors import DataSwarmsError
+        from dataswarms_core.model_spec import parse_model_spec
+        from dataswarms_core.stages.evaluate import check_specs, open_package
+
+        from ._stored_config import read_error_message
+
+        console = _console()
+        options = {"client_kwargs": {"endpoint_url": endpoint_url}} if endpoint_url else {}
+        try:
+            package = open_package(benchmark_url, options)
+            specs = [parse_model_spec(m) for m in model]
+            check_specs(specs, options, package)
+        except DataSwarmsError as exc:
+            raise _fail(console, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - storage unreachable: one line, not a traceback
+            raise _fail(console, read_error_message(benchmark_url, exc)) from None
+        console.print(
+            f"evaluating {len(specs)} models on {package.manifest.name} version {package.manifest.version} "
+            f"({len(package.items)} items, {len(package.tests)} real test items, judge {package.config.judge.name})"
+        )
+        from ._report import print_leaderboard
+        from ._run import run_flow
+        from .evaluate import data_swarms_evaluate
+
+        board = run_flow(
+            data_swarms_evaluate,
+            {
+                "package_url": package.store.root,
+                "models": model,
+                "output_url": output,
+                "storage_options": options,
+            },
+            console,
+            what="evaluation",
+            retries=retries,
+        )
+        print_leaderboard(console, board)
 
 
 @app.command()

@@ -1,7 +1,9 @@
 """Thin Prefect tasks over ``dataswarms_core``: each calls one core stage and passes URLs, keys and small
 reports — never tensors or models."""
 
+from .evaluate import evaluate_one, leaderboard
 from .export import export_results
+from .package import package_run
 from .pso import complete_iteration, init_swarms, update_swarm
 from .scoring import score_items, score_reference
 from .setup import prepare_run
@@ -10,8 +12,11 @@ from .synthesis import synthesize_items
 
 __all__ = [
     "complete_iteration",
+    "evaluate_one",
     "export_results",
     "init_swarms",
+    "leaderboard",
+    "package_run",
     "prepare_run",
     "score_items",
     "score_reference",

@@ -1,4 +1,4 @@
-"""Export: global-best adapter, synthetic data set, metrics, report, summary.json, Prefect artifacts."""
+"""Export: the benchmark package, metrics, report, summary.json, Prefect artifacts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataswarms_core.records import RunInfo, RunSummary
 from dataswarms_core.stages.layout import EXPORT_DIR
 
 from ._retry import RETRY
+from .package import artifact_key, publish_card
 
 
 @task(**RETRY, name="export-results", task_run_name="export-results")
@@ -20,7 +21,7 @@ def export_results(config: RunConfig, info: RunInfo, started_at: float) -> RunSu
     run = stages.run_store(config)
     summary = stages.export_run(config, info, run, started_at)
     metrics = run.read_parquet(f"{EXPORT_DIR}/metrics.parquet")
-    key = "".join(c if c.isalnum() else "-" for c in summary.run_name.lower())[:80]
+    key = artifact_key(summary.run_name)
     create_table_artifact(
         key=f"{key}-metrics",
         table=metrics.round(4).to_dict(orient="records"),
@@ -31,4 +32,5 @@ def export_results(config: RunConfig, info: RunInfo, started_at: float) -> RunSu
         markdown=run.read_text(f"{EXPORT_DIR}/report.md"),
         description=f"Report of {summary.run_name}",
     )
+    publish_card(run, summary.run_name, summary.iterations_completed, summary.package_version)
     return summary

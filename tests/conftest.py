@@ -148,3 +148,49 @@ def openai_server(tiny_model_dir):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
+
+
+EXPORT_GENERATORS = ["g0", "g1", "g2"]
+
+
+@pytest.fixture(scope="session")
+def exported(format_model_dir, tmp_path_factory):
+    """One iteration through the stages (synthesize → score → pso_step → pointer) on hand-made generators,
+    the base model as the only test taker; then ``export_run``."""
+    import time
+
+    from tiny import hand_made_manifest, tiny_search_config
+
+    from dataswarms_core import stages
+    from dataswarms_core.stages.layout import cache_store
+    from dataswarms_core.stages.sft import TEST_TAKERS
+
+    root = tmp_path_factory.mktemp("export")
+    cfg = tiny_search_config(
+        format_model_dir,
+        root,
+        "export-run",
+        **{
+            "test_takers.n_adapters": 0,
+            "export.items": 24,
+            "export.max_extra_calls": 8,
+            "export.answers": "reference-model",
+            "export.test_items": 6,
+        },
+    )
+    info = stages.prepare_run(cfg)
+    generators = hand_made_manifest(cfg, format_model_dir, EXPORT_GENERATORS)
+    takers = stages.train_test_takers(
+        cfg, info, cache_store(cfg, TEST_TAKERS, stages.adapters_cache_key(cfg, info, TEST_TAKERS))
+    )
+    run = stages.run_store(cfg)
+    stages.init_swarms(cfg, run, {"generators": generators})
+    with pytest.raises(RuntimeError, match="no completed iteration to export"):
+        stages.export_run(cfg, info, run, time.time())
+    synthesis = stages.synthesize(cfg, info, run, 0)
+    scoring = stages.score(cfg, info, run, 0, takers)
+    step = stages.pso_step(cfg, run, 0, "generators")
+    stages.write_checkpoint_pointer(run, 1, ["generators"], step.stopped)
+    started = time.time()
+    summary = stages.export_run(cfg, info, run, started)
+    return cfg, info, run, generators, synthesis, scoring, step, summary

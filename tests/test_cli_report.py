@@ -11,9 +11,11 @@ OUTPUTS = {
     "run": "runs/x",
     "summary": "runs/x/summary.json",
     "config": "runs/x/config.yaml",
-    "global_best_adapter": "runs/x/export/global_best_adapter",
-    "synthetic_jsonl": "runs/x/export/synthetic.jsonl",
-    "synthetic_parquet": "runs/x/export/synthetic.parquet",
+    "package": "runs/x/packages/iter_0003",
+    "global_best_adapter": "runs/x/packages/iter_0003/adapter",
+    "items_jsonl": "runs/x/packages/iter_0003/items.jsonl",
+    "items_parquet": "runs/x/packages/iter_0003/items.parquet",
+    "dataset_card": "runs/x/packages/iter_0003/README.md",
     "metrics_parquet": "runs/x/export/metrics.parquet",
     "metrics_csv": "runs/x/export/metrics.csv",
     "utilities_plot": "runs/x/export/utilities.png",
@@ -36,7 +38,9 @@ def _summary(**changes) -> RunSummary:
         "step_length_history": [1.0, 0.95, None], "restarts": [[]] * 3, "parse_failures": 0,
         "judge_failures": 4, "judge_failures_per_generator": {"g0": 4, "g1": 0, "g2": 0},
         "judge_failures_per_test_taker": {"base": 4, "t0": 0}, "empty_generators": 0,
-        "items_per_iteration": [9, 9, 9], "export_items": 5, "export_counts": {"requested": 6, "items": 5},
+        "items_per_iteration": [9, 9, 9], "export_items": 5, "package_version": "0123456789ab",
+        "package_counts": {"asked": 6, "written": 5, "calls": 2, "extra_calls": 0, "max_extra_calls": 6, "requested": 6,
+                           "parse_failures": 1, "duplicates": 0, "copies": 0, "surplus": 0, "shortfall": "5 of 6 items"},
         "seconds": {"synthesis": 1.0, "scoring": 2.0, "pso": 0.1}, "wall_seconds": 12.4, "resumes": 1,
         "config_hash": "0123456789abcdef", "outputs": OUTPUTS,
     }  # fmt: skip
@@ -52,6 +56,10 @@ def _printed(summary) -> str:
 def test_summary_lines():
     text = _printed(_summary())
     assert "done in 12 s (wall time); 3 iterations completed, resumed 1x" in text
+    assert (
+        "benchmark package 0123456789ab: 5 of 6 items asked (1 unparsable, 0 duplicates, 0 copies dropped, "
+        "0 extra calls); target not met: raise export.max_extra_calls for more" in text
+    )
     assert (
         "global best utility (difficulty): 0.5123 from g2 at iteration 1; parse failures 0, judge failures 4"
         in text

@@ -358,7 +358,7 @@ def test_searches_that_can_move_are_accepted(overrides):
         ({"scoring.batch_size": 10**6}, "scoring.batch_size: .*less than or equal to 65536"),
         ({"judge.retries": -1}, "judge.retries: .*greater than or equal to 0; got -1"),
         ({"judge.max_new_tokens": 1}, "judge.max_new_tokens: .*greater than or equal to 2; got 1"),
-        ({"export.calls": 0}, "export.calls: .*greater than or equal to 1; got 0"),
+        ({"export.items": 0}, "export.items: .*greater than or equal to 1; got 0"),
         ({"judge.endpoint": {"base_url": "http://x/v1", "model": "m", "timeout": 0}}, "judge.endpoint.timeout: .*greater than 0"),
         ({"judge.endpoint": {"base_url": "http://x/v1", "model": "m", "timeout": 1e300}}, "timeout: .*less than or equal to 86400"),
         ({"judge.endpoint": {"base_url": "http://x/v1", "model": "m", "max_retries": -1}}, "max_retries: .*greater than or equal to 0"),

@@ -77,15 +77,17 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
         "parse_failures",
     }
     # every requested item is accounted for: 2 iterations × 3 generators × 2 calls × 3 items
-    assert int((metrics["items"] + metrics["duplicates"] + metrics["parse_failures"]).sum()) == 36
+    accounted = metrics["items"] + metrics["duplicates"] + metrics["parse_failures"] + metrics["copies"]
+    assert int(accounted.sum()) == 36
     assert int(metrics["parse_failures"].sum()) == summary.parse_failures
-    synthetic = [json.loads(line) for line in (run / "export/synthetic.jsonl").read_text().splitlines()]
-    assert all({"generator", "iteration", "seed", "item"} <= set(r) for r in synthetic)
-    assert len(pd.read_parquet(run / "export/synthetic.parquet")) == len(synthetic)
+    package = run / "packages" / f"iter_{summary.iterations_completed:04d}"
+    synthetic = [json.loads(line) for line in (package / "items.jsonl").read_text().splitlines()]
+    assert all({"id", "generator", "iteration", "seed", "item", "run_name", "config_hash"} <= set(r) for r in synthetic)
+    assert len(pd.read_parquet(package / "items.parquet")) == len(synthetic)
 
     # The exported global best loads with PEFT on the base model and generates.
     model = PeftModel.from_pretrained(
-        AutoModelForCausalLM.from_pretrained(format_model_dir), run / "export/global_best_adapter"
+        AutoModelForCausalLM.from_pretrained(format_model_dir), package / "adapter"
     )
     out = model.generate(input_ids=torch.tensor([[1, 2, 3]]), max_new_tokens=3, do_sample=False)
     assert out.shape == (1, 6)

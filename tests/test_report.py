@@ -21,6 +21,7 @@ NAMES = ["g0", "g1", "g2"]
 def _reports():
     counts = {"g0": GeneratorCounts(requested=6, items=5, parse_failures=1), "g1": GeneratorCounts(requested=6, items=2),
               "g2": GeneratorCounts(requested=6, parse_failures=6, empty_replies=2)}  # fmt: skip
+    counts["g0"] = counts["g0"].model_copy(update={"items": 3, "copies": 2})
     synthesis = SynthesisReport(iteration=0, counts=counts, items=7, parse_failures=7, seconds=1.0)
     scoring = ScoringReport(
         swarm="generators", iteration=0, objective="composite", judge="expected-score", generators=NAMES,
@@ -46,9 +47,21 @@ def test_metrics_show_missing_utilities_and_components_as_missing():
     assert frame.at["g0", "utility"] == 0.18 and frame.at["g0", "pso_utility"] == 0.18
     assert math.isnan(frame.at["g1", "utility"]) and frame.at["g1", "pso_utility"] == 0.0
     assert math.isnan(frame.at["g2", "utility"]) and bool(frame.at["g2", "empty"])
-    assert frame.at["g1", "objective_difficulty"] == 0.6 and math.isnan(frame.at["g1", "objective_consistency"])
+    assert frame.at["g1", "objective_difficulty"] == 0.6
+    assert math.isnan(frame.at["g1", "objective_consistency"])
     assert math.isnan(frame.at["g2", "objective_difficulty"])  # an empty generator has no value at all
     assert frame.reset_index().to_csv(index=False).splitlines()[3].split(",")[2] == ""  # g2: an empty cell
+
+
+def test_metrics_copies_and_copy_rate():
+    """copy_rate = copies / (items + copies); NaN where a generator kept and copied nothing, never 0."""
+    synthesis, scoring, step = _reports()
+    frame = metrics_frame([synthesis], [scoring], [step]).set_index("particle")
+    assert (frame.at["g0", "items"], frame.at["g0", "copies"], frame.at["g0", "copy_rate"]) == (3, 2, 0.4)
+    assert (frame.at["g1", "copies"], frame.at["g1", "copy_rate"]) == (0, 0.0)
+    assert frame.at["g2", "copies"] == 0 and math.isnan(frame.at["g2", "copy_rate"])
+    columns = list(frame.reset_index().columns)
+    assert columns.index("copies") == columns.index("duplicates") + 1 and "copy_rate" in columns
 
 
 def test_markdown_and_plot_never_draw_missing_as_zero():
@@ -65,14 +78,18 @@ def test_markdown_and_plot_never_draw_missing_as_zero():
             "reference_scores": None, "score_matrices": [scoring.score_matrix], "step_length_history": [None],
             "restarts": [[]], "parse_failures": 7, "judge_failures": 0,
             "judge_failures_per_generator": dict.fromkeys(NAMES, 0), "judge_failures_per_test_taker": {"base": 0, "t0": 0},
-            "empty_generators": 1, "items_per_iteration": [7], "export_items": 1,
-            "export_counts": {"requested": 3, "items": 1}, "seconds": {"synthesis": 1, "scoring": 2, "pso": 0.1},
-            "wall_seconds": 5, "resumes": 0, "config_hash": "0" * 16,
-            "outputs": {k: f"runs/x/{k}" for k in ("run", "summary", "config", "global_best_adapter", "synthetic_jsonl",
-                        "synthetic_parquet", "metrics_parquet", "metrics_csv", "utilities_plot", "report", "last_checkpoint")},
+            "empty_generators": 1, "items_per_iteration": [7], "export_items": 1, "package_version": "0" * 12,
+            "package_counts": {"asked": 3, "written": 1, "calls": 1, "extra_calls": 0, "max_extra_calls": 0,
+                               "requested": 3, "parse_failures": 1, "duplicates": 0, "copies": 1, "surplus": 0},
+            "seconds": {"synthesis": 1, "scoring": 2, "pso": 0.1}, "wall_seconds": 5, "resumes": 0,
+            "config_hash": "0" * 16,
+            "outputs": {k: f"runs/x/{k}" for k in ("run", "summary", "config", "package", "global_best_adapter",
+                        "items_jsonl", "items_parquet", "dataset_card", "metrics_parquet", "metrics_csv",
+                        "utilities_plot", "report", "last_checkpoint")},
         }
     )  # fmt: skip
-    text = report_markdown(summary, frame, [ItemRow(generator="g0", iteration=0, call=0, index=0, item="Q?", seed=0)])
+    rows = [ItemRow(generator="g0", iteration=0, call=0, index=0, item="Q?", seed=0)]
+    text = report_markdown(summary, frame, rows)
     assert "| 0 | 0.1800 | — | — |" in text
     assert "| consistency | 0.9000 | — | — |" in text and "| difficulty | 0.3000 | 0.6000 | — |" in text
     assert "0.0000" not in text.split("## Objective components")[0]  # no missing utility printed as a number

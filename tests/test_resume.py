@@ -192,7 +192,7 @@ def test_search_on_s3_checkpoints_there_and_resumes(
     straight = data_swarms_search(_s3_config(format_model_dir, endpoint, "straight"))
     assert straight.outputs.summary == "s3://dataswarms-test/runs/straight/summary.json"
     for key in ("checkpoint.json", "summary.json", "swarms/generators/iter_0000/state.json", "swarms/generators/iter_0002/tensors.safetensors",
-                "export/global_best_adapter/adapter_model.safetensors", "export/metrics.parquet"):  # fmt: skip
+                "packages/iter_0002/adapter/adapter_model.safetensors", "export/metrics.parquet"):  # fmt: skip
         assert fs.exists(f"dataswarms-test/runs/straight/{key}"), key
     assert fs.ls("dataswarms-test/runs/_cache/prefect-results")  # Prefect's cached results live on S3 too
     assert (

@@ -133,7 +133,8 @@ def tiny_search_config(model_dir: Path, root: Path | str, name: str, **overrides
         "generation.max_new_tokens": 48,
         "scoring.answer_max_new_tokens": 6,
         "pso.max_iterations": 2,
-        "export.calls": 2,
+        "export.items": 6,
+        "copies.embedding_threshold": None,  # n-gram overlap only: no sentence encoder to load in tiny runs
     }
     values.update(overrides)
     return load_config("quickstart", values)

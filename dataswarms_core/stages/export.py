@@ -1,10 +1,10 @@
-"""Export stage (docs/method.md §7): the global-best adapter, the data set it samples, per-iteration metrics,
-a report with a plot of utilities, and ``summary.json`` at the run root.
+"""Export stage (docs/method.md §7): the benchmark package of the newest checkpoint (its global-best adapter,
+the items it writes, the dataset card: :mod:`.package`), per-iteration metrics, a report with a plot of
+utilities, and ``summary.json`` at the run root.
 
 Export layout under the run root::
 
-    export/global_best_adapter/     PEFT folder (PeftModel.from_pretrained / vLLM LoRA)
-    export/synthetic.jsonl|.parquet items sampled from the global best (generator, iteration, seed per item)
+    packages/iter_NNNN/             the benchmark package (see dataswarms_core.stages.package)
     export/metrics.parquet|.csv     one row per (iteration, particle)
     export/utilities.png, report.md
     summary.json
@@ -14,15 +14,10 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
-
-from ..adapters import write_adapter
 from ..config import RunConfig
-from ..models import canonical_model_name
 from ..pso import load_swarm_state
 from ..records import (
-    AdapterOrigin,
-    ItemRow,
+    BenchmarkItem,
     ReferenceScores,
     RunInfo,
     RunOutputs,
@@ -37,10 +32,7 @@ from ..seeding import GENERATOR_SWARM
 from ..stop import check_stop
 from ..storage import Store
 from .layout import EXPORT_DIR, REFERENCE_SCORES, completed_iterations, iter_key, swarm_iter_key, swarm_key
-from .setup import load_run_task
-from .synthesis import sample_generators
-
-ADAPTER_ORIGIN = "dataswarms.json"
+from .package import package_key, write_package
 
 
 def export_run(
@@ -61,27 +53,9 @@ def export_run(
         raise RuntimeError(f"{run.root}: no completed iteration to export")
     state = load_swarm_state(run, swarm_key(swarm, iterations))
     best_name = state.names[state.global_best_particle]
-    lora = dict(state.metadata["lora_config"])
-    lora["base_model_name_or_path"] = canonical_model_name(config.model.base_model)  # portable, not this path
-    adapter_url = write_adapter(run, f"{EXPORT_DIR}/global_best_adapter", lora, state.global_best)
-    AdapterOrigin(
-        base_model=config.model.base_model, base_model_name_or_path=lora["base_model_name_or_path"],
-        model_fingerprint=info.model_fingerprint, run_name=info.run_name, config_hash=info.config_hash,
-        swarm=swarm, particle=best_name, iteration=state.global_best_iteration, utility=state.global_best_utility,
-    ).write(run, f"{EXPORT_DIR}/global_best_adapter/{ADAPTER_ORIGIN}")  # fmt: skip
-
-    # The synthetic data set sampled from the global best, labelled with the iteration it was evaluated at.
-    task = load_run_task(config, info)
-    sample = sample_generators(
-        config, info, task, {best_name: (lora, state.global_best)}, calls=config.export.calls,
-        iteration=iterations, stage="export",
-    )  # fmt: skip
-    rows = [r.model_copy(update={"iteration": state.global_best_iteration}) for r in sample.items]
-    jsonl_url = run.write_jsonl(f"{EXPORT_DIR}/synthetic.jsonl", [r.model_dump() for r in rows])
-    parquet_url = run.write_parquet(
-        f"{EXPORT_DIR}/synthetic.parquet",
-        pd.DataFrame([r.model_dump() for r in rows], columns=list(ItemRow.model_fields)),
-    )
+    manifest = write_package(config, info, run, swarm=swarm)
+    package = run.child(package_key(manifest.checkpoint_iteration))
+    rows = [BenchmarkItem.model_validate(r) for r in package.read_jsonl("items.jsonl")]
 
     synthesis = [SynthesisReport.read(run, iter_key(k, "synthesis.json")) for k in range(iterations)]
     scoring = [ScoringReport.read(run, swarm_iter_key(k, swarm, "scoring.json")) for k in range(iterations)]
@@ -131,7 +105,8 @@ def export_run(
         empty_generators=sum(len(s.empty_generators) for s in scoring),
         items_per_iteration=[s.items for s in synthesis],
         export_items=len(rows),
-        export_counts=sample.counts[best_name],
+        package_version=manifest.version,
+        package_counts=manifest.counts,
         seconds=StageSeconds(
             synthesis=round(sum(s.seconds for s in synthesis), 1),
             scoring=round(sum(s.seconds for s in scoring), 1),
@@ -144,9 +119,11 @@ def export_run(
             run=run.root,
             summary=run.url("summary.json"),
             config=run.url("config.yaml"),
-            global_best_adapter=adapter_url,
-            synthetic_jsonl=jsonl_url,
-            synthetic_parquet=parquet_url,
+            package=package.root,
+            global_best_adapter=package.url("adapter"),
+            items_jsonl=package.url("items.jsonl"),
+            items_parquet=package.url("items.parquet"),
+            dataset_card=package.url("README.md"),
             metrics_parquet=metrics_parquet,
             metrics_csv=metrics_csv,
             utilities_plot=plot_url,

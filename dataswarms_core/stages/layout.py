@@ -39,6 +39,7 @@ CHECKPOINT_POINTER = "checkpoint.json"
 PROGRESS = "progress.json"
 REFERENCE_SCORES = "reference_scores.json"
 EXPORT_DIR = "export"
+ADAPTER_ORIGIN = "dataswarms.json"  # beside an exported adapter: its AdapterOrigin
 
 
 def swarm_key(swarm: str, iteration: int) -> str:

@@ -111,6 +111,11 @@ def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> N
             config.scoring.realistic_corpus,
             storage_options=config.storage.options_for(config.scoring.realistic_corpus),
         )
+    if config.export.answers == "reference-model" and config.export.reference_model:
+        from ..model_spec import check_model_spec, parse_model_spec
+
+        spec = parse_model_spec(config.export.reference_model)
+        check_model_spec(spec, config.storage.options_for(spec.adapter or spec.model))
     ready = ready_model_path(config.model.base_model)
     if ready is not None:  # else prepare_run checks the lengths once the built-in model is converted
         check_lengths(config, task, ready)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import RunConfig
+from ..copies import CopyDetector
 from ..data import Task
 from ..pso import load_swarm_state
 from ..records import RunInfo, SynthesisReport
@@ -31,17 +32,24 @@ def sample_generators(
 ) -> Sample:
     """The one way a search samples items from generators, used by the search and by the export: load the
     base model once with every generator (name → (adapter_config, tensors)) attached and let each make
-    ``calls`` calls with the run's generation settings.
+    ``calls`` calls with the run's generation settings. Copies of shown, dev or test items or of earlier items
+    are left out of ``items`` and listed in ``Sample.copies`` when ``config.copies.enabled``
+    (docs/method.md §2, "Copies").
 
     Args:
         stage: labels the random streams: ``synthesis`` in the search, ``export`` for the exported set.
     """
+    dev = task.dev["input"].tolist()
+    copies = None
+    if config.copies.enabled:  # the test split may be empty (its "input" column is always there)
+        copies = CopyDetector.from_config(config.copies, dev, task.test["input"].tolist())
     local = load_local(config, info, generators)
     g = config.generation
     return sample_items(
-        local.backend, task.dev["input"].tolist(), task.domain, list(generators), items_shown=g.items_shown,
+        local.backend, dev, task.domain, list(generators), items_shown=g.items_shown,
         items_written=g.items_written, calls=calls, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
         top_p=g.top_p, batch_size=g.batch_size, run_seed=config.seed, iteration=iteration, stage=stage,
+        copies=copies,
     )  # fmt: skip
 
 
@@ -49,7 +57,7 @@ def synthesize(
     config: RunConfig, info: RunInfo, run: Store, iteration: int, swarm: str = GENERATOR_SWARM
 ) -> SynthesisReport:
     """Every generator (particle) of checkpoint ``swarms/<swarm>/iter_k`` writes items; writes
-    ``replies.jsonl``, ``items.jsonl`` and ``synthesis.json``.
+    ``replies.jsonl``, ``items.jsonl``, ``copies.jsonl`` (the items left out as copies) and ``synthesis.json``.
 
     Returns:
         The :class:`~dataswarms_core.records.SynthesisReport` (counts per generator, parse failures, seconds).
@@ -66,6 +74,7 @@ def synthesize(
     )  # fmt: skip
     run.write_jsonl(iter_key(iteration, "replies.jsonl"), [r.model_dump() for r in sample.replies])
     run.write_jsonl(iter_key(iteration, "items.jsonl"), [r.model_dump() for r in sample.items])
+    run.write_jsonl(iter_key(iteration, "copies.jsonl"), [r.model_dump() for r in sample.copies])
     counts = sample.counts
     report = SynthesisReport(
         iteration=iteration,

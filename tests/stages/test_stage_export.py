@@ -2,54 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
-from tiny import hand_made_manifest, tiny_search_config
 
-from dataswarms_core import stages
 from dataswarms_core.models import canonical_model_name
 from dataswarms_core.pso import load_swarm_state
 from dataswarms_core.records import (
     AdapterOrigin,
-    ItemRow,
+    BenchmarkItem,
     RunSummary,
     ScoringReport,
     SynthesisReport,
 )
-from dataswarms_core.stages.layout import cache_store, swarm_key
-from dataswarms_core.stages.sft import TEST_TAKERS
+from dataswarms_core.stages.layout import swarm_key
 
 NAMES = ["g0", "g1", "g2"]
-
-
-@pytest.fixture(scope="module")
-def exported(format_model_dir, tmp_path_factory):
-    """One iteration through the stages (synthesize → score → pso_step → pointer) on hand-made generators,
-    the base model as the only test taker; then ``export_run``."""
-    root = tmp_path_factory.mktemp("export")
-    cfg = tiny_search_config(
-        format_model_dir, root, "export-run", **{"test_takers.n_adapters": 0, "export.calls": 8}
-    )
-    info = stages.prepare_run(cfg)
-    generators = hand_made_manifest(cfg, format_model_dir, NAMES)
-    takers = stages.train_test_takers(
-        cfg, info, cache_store(cfg, TEST_TAKERS, stages.adapters_cache_key(cfg, info, TEST_TAKERS))
-    )
-    run = stages.run_store(cfg)
-    stages.init_swarms(cfg, run, {"generators": generators})
-    with pytest.raises(RuntimeError, match="no completed iteration to export"):
-        stages.export_run(cfg, info, run, time.time())
-    synthesis = stages.synthesize(cfg, info, run, 0)
-    scoring = stages.score(cfg, info, run, 0, takers)
-    step = stages.pso_step(cfg, run, 0, "generators")
-    stages.write_checkpoint_pointer(run, 1, ["generators"], step.stopped)
-    started = time.time()
-    summary = stages.export_run(cfg, info, run, started)
-    return cfg, info, run, generators, synthesis, scoring, step, summary
 
 
 def test_summary_json(exported):
@@ -87,10 +56,10 @@ def test_exported_adapter_is_the_global_best_and_loads_with_peft(exported, forma
 
     _, info, run, generators, _, _, _, summary = exported
     folder = Path(summary.outputs.global_best_adapter)
-    assert folder == Path(run.url("export/global_best_adapter"))
+    assert folder == Path(run.url("packages/iter_0001/adapter"))
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(format_model_dir), str(folder))
     assert model.peft_config["default"].base_model_name_or_path == canonical_model_name(str(format_model_dir))
-    origin = AdapterOrigin.read(run, "export/global_best_adapter/dataswarms.json")
+    origin = AdapterOrigin.read(run, "packages/iter_0001/adapter/dataswarms.json")
     assert (origin.model_fingerprint, origin.particle, origin.iteration) == (
         info.model_fingerprint, summary.global_best_particle, summary.global_best_iteration
     )
@@ -105,19 +74,21 @@ def test_exported_adapter_is_the_global_best_and_loads_with_peft(exported, forma
     assert all(torch.equal(loaded[k], seed_tensors[k]) for k in loaded)
 
 
-def test_synthetic_data_carry_the_global_best_iteration(exported):
-    cfg, _, run, _, _, _, _, summary = exported
-    rows = [ItemRow.model_validate(r) for r in run.read_jsonl("export/synthetic.jsonl")]
-    assert len(rows) == summary.export_items == summary.export_counts.items
-    assert summary.export_counts.requested == cfg.export.calls * cfg.generation.items_written
-    c = summary.export_counts
-    assert c.items + c.duplicates + c.parse_failures == c.requested
+def test_package_items_carry_the_global_best_iteration(exported):
+    cfg, info, run, _, _, _, _, summary = exported
+    rows = [BenchmarkItem.model_validate(r) for r in run.read_jsonl("packages/iter_0001/items.jsonl")]
+    c = summary.package_counts
+    assert len(rows) == summary.export_items == c.written and c.asked == cfg.export.items
+    assert c.requested == c.calls * cfg.generation.items_written
+    assert c.written + c.surplus + c.duplicates + c.parse_failures + c.copies == c.requested
     assert rows, "the format-trained model writes parsable items"
-    # sampled at iteration 1 (the completed iterations), labelled with the iteration the best was evaluated at
+    # labelled with the iteration the best was evaluated at
     assert all(r.iteration == summary.global_best_iteration == 0 for r in rows)
     assert all(r.generator == summary.global_best_particle and r.seed == cfg.seed for r in rows)
-    parquet = pd.read_parquet(summary.outputs.synthetic_parquet)
-    assert list(parquet.columns) == list(ItemRow.model_fields)
+    assert all(r.run_name == info.run_name and r.config_hash == info.config_hash for r in rows)
+    parquet = pd.read_parquet(summary.outputs.items_parquet)
+    assert list(parquet.columns) == list(BenchmarkItem.model_fields)
     assert parquet.to_dict("records") == [r.model_dump() for r in rows]
+    assert summary.outputs.package == run.url("packages/iter_0001")
     report = Path(summary.outputs.report).read_text()
     assert summary.global_best_particle in report

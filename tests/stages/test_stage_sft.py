@@ -55,7 +55,7 @@ def test_cache_key_depends_on_what_training_depends_on(trained, tiny_model_dir):
                              stages.adapters_cache_key(cfg, info, TEST_TAKERS))  # fmt: skip
     assert gen != takers and len(gen) == 16
     # PSO, scoring, export, naming and sampling settings do not change what is trained.
-    same = {"pso.max_iterations": 9, "pso.inertia": 0.1, "scoring.objective": "separation", "export.calls": 5,
+    same = {"pso.max_iterations": 9, "pso.inertia": 0.1, "scoring.objective": "separation", "export.items": 5,
             "run_name": "other", "generation.temperature": 0.2, "generation.calls_per_generator": 4}  # fmt: skip
     assert keys(**same) == (gen, takers)
     # The run seed changes both.

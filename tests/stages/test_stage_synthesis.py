@@ -9,7 +9,7 @@ from tiny import hand_made_manifest, tiny_search_config
 
 from dataswarms_core import stages
 from dataswarms_core.pso import load_swarm_state
-from dataswarms_core.records import ItemRow, ReplyRow, SynthesisReport
+from dataswarms_core.records import CopyRow, ItemRow, ReplyRow, SynthesisReport
 from dataswarms_core.stages.layout import swarm_key
 from dataswarms_core.stages.setup import load_run_task
 
@@ -37,7 +37,7 @@ def test_synthesis_report_counts_add_up(synthesized):
     requested = cfg.generation.calls_per_generator * cfg.generation.items_written
     for name, c in report.counts.items():
         assert c.requested == requested == 6, name
-        assert c.items + c.duplicates + c.parse_failures == c.requested, name
+        assert c.items + c.copies + c.duplicates + c.parse_failures == c.requested, name
         assert 0 <= c.empty_replies <= cfg.generation.calls_per_generator
     assert report.items == sum(c.items for c in report.counts.values())
     assert report.parse_failures == sum(c.parse_failures for c in report.counts.values())
@@ -55,7 +55,8 @@ def test_replies_and_items_files(synthesized):
         mine = [r for r in replies if r.generator == name]
         assert sum(r.missing for r in mine) == report.counts[name].parse_failures
         assert sum(r.items + r.missing for r in mine) == report.counts[name].requested
-        assert sum(r.items for r in mine) == report.counts[name].items + report.counts[name].duplicates
+        c = report.counts[name]
+        assert sum(r.items for r in mine) == c.items + c.copies + c.duplicates
     items = [ItemRow.model_validate(r) for r in run.read_jsonl("iterations/iter_0000/items.jsonl")]
     assert len(items) == report.items
     for name in NAMES:
@@ -65,6 +66,26 @@ def test_replies_and_items_files(synthesized):
         assert len({r.item for r in mine}) == len(mine)  # no exact duplicates kept
     assert all(r.iteration == 0 and r.seed == cfg.seed and r.item.strip() == r.item and r.item for r in items)
     assert all(0 <= r.call < cfg.generation.calls_per_generator for r in items)
+
+
+def test_copies_file(synthesized):
+    """Copy detection is on by default: ``copies.jsonl`` (written even when empty) lists every item left out as
+    a copy, as many per generator as ``GeneratorCounts.copies``, none of them among the kept items."""
+    cfg, info, run, report = synthesized
+    assert cfg.copies.enabled
+    copies = [CopyRow.model_validate(r) for r in run.read_jsonl("iterations/iter_0000/copies.jsonl")]
+    assert Counter(r.generator for r in copies) == {n: c.copies for n, c in report.counts.items() if c.copies}
+    items = run.read_jsonl("iterations/iter_0000/items.jsonl")
+    kept = {(r["generator"], r["item"]) for r in items}
+    dev = load_run_task(cfg, info).dev["input"].tolist()
+    for r in copies:
+        assert (r.generator, r.item) not in kept and r.iteration == 0
+        assert r.kind in ("shown", "dev", "test", "items") and r.cosine is not None  # embeddings are on
+        assert r.overlap >= cfg.copies.overlap_threshold or r.cosine >= cfg.copies.embedding_threshold
+        if r.kind in ("shown", "dev"):
+            assert dev[r.closest_index] == r.closest
+        if r.kind == "items":
+            assert items[r.closest_index]["item"] == r.closest
 
 
 def test_sample_generators_is_seeded(synthesized):
@@ -77,7 +98,8 @@ def test_sample_generators_is_seeded(synthesized):
     first = stages.sample_generators(cfg, info, task, generators, **kwargs)
     second = stages.sample_generators(cfg, info, task, generators, **kwargs)
     assert first.items == second.items and first.replies == second.replies
-    assert first.counts == second.counts
+    assert first.counts == second.counts and first.copies == second.copies
     # synthesize is sample_generators with the run's settings and the "synthesis" stream, written to files
     assert [r.model_dump() for r in first.items] == run.read_jsonl("iterations/iter_0000/items.jsonl")
     assert [r.model_dump() for r in first.replies] == run.read_jsonl("iterations/iter_0000/replies.jsonl")
+    assert [r.model_dump() for r in first.copies] == run.read_jsonl("iterations/iter_0000/copies.jsonl")

@@ -1,0 +1,20 @@
+"""``dataswarms export``: the benchmark package of any checkpoint of a finished or interrupted run, as a
+Prefect flow."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from dataswarms.tasks import package_run
+from dataswarms_core import stages
+from dataswarms_core.config import RunConfig
+from dataswarms_core.records import BenchmarkManifest
+from dataswarms_core.stages.package import local_run_info
+
+
+@flow(name="data-swarms-package", flow_run_name="package-{config.run_name}", log_prints=True)
+def data_swarms_package(config: RunConfig, iteration: int | None = None) -> BenchmarkManifest:
+    """Write ``<run>/packages/iter_NNNN`` for the checkpoint after ``iteration`` completed iterations (default:
+    the newest) of the run ``config`` names, and return its manifest (docs/method.md §7)."""
+    info = local_run_info(config, stages.run_store(config))
+    return package_run(config, info, iteration)

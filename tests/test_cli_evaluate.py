@@ -40,6 +40,18 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return result
 
 
+def _assert_artifacts(keys: list[str]) -> None:
+    """The Prefect server holds a table / markdown artifact under each key."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+    assert {a.key for a in found} == set(keys)
+    table = next(a for a in found if a.key == keys[0])
+    assert table.type == "table" and "tuned" in str(table.data)
+
+
 def test_export_then_evaluate(prefect_harness, exported, format_model_dir, openai_server, tmp_path):
     run = _run_copy(exported, tmp_path)
     result = _cli("export", str(run), "--items", "4", "--max-extra-calls", "2")
@@ -61,6 +73,14 @@ def test_export_then_evaluate(prefect_harness, exported, format_model_dir, opena
     assert "Kendall" in result.output and "| 1 |" in result.output
     for name in ("leaderboard.csv", "leaderboard.parquet", "leaderboard.md", "leaderboard.png"):
         assert (package / "leaderboard" / name).is_file()
+
+    _assert_artifacts(
+        [
+            f"export-run-{board.benchmark_version}-leaderboard",
+            f"export-run-{board.benchmark_version}-leaderboard-report",
+            "export-run-package",
+        ]
+    )
 
     again = _cli("evaluate", str(package), *models[:2])
     assert again.exit_code == 0, again.output

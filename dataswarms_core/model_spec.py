@@ -124,3 +124,23 @@ def read_spec_adapter(spec: ModelSpec, storage_options: dict[str, Any] | None = 
     assert spec.adapter is not None
     parent, _, name = spec.adapter.rstrip("/").rpartition("/")
     return read_adapter(Store(parent or ".", storage_options or {}), name)
+
+
+def probe_endpoint(spec: ModelSpec, timeout: float = 5.0) -> None:
+    """Check that an endpoint spec's server answers at all (``GET <base_url>/models``; any HTTP status is an
+    answer: a missing route or a refused key shows up when the model is asked). Other kinds: nothing to do.
+
+    Raises:
+        ModelError: no HTTP answer within ``timeout`` seconds (connection refused, unknown host, time-out),
+            in one line naming the spec.
+    """
+    if spec.kind != "endpoint":
+        return
+    import httpx
+
+    try:
+        httpx.get(f"{spec.base_url}/models", timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise ModelError(
+            f"--model {spec.spec}: the endpoint does not answer ({type(exc).__name__}: {exc or 'no reply'})"
+        ) from None

@@ -279,7 +279,7 @@ def evaluate(
     with _stoppable():
         quiet_environment()
         from dataswarms_core.errors import DataSwarmsError
-        from dataswarms_core.model_spec import parse_model_spec
+        from dataswarms_core.model_spec import parse_model_spec, probe_endpoint
         from dataswarms_core.stages.evaluate import check_specs, open_package
 
         from ._stored_config import read_error_message
@@ -290,6 +290,8 @@ def evaluate(
             package = open_package(benchmark_url, options)
             specs = [parse_model_spec(m) for m in model]
             check_specs(specs, options, package)
+            for spec in specs:
+                probe_endpoint(spec)
         except DataSwarmsError as exc:
             raise _fail(console, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - storage unreachable: one line, not a traceback

@@ -97,6 +97,7 @@ def test_bad_inputs_fail_in_one_line(exported, format_model_dir, tmp_path):
             ["evaluate", summary.outputs.package, "--model", f"{format_model_dir}+{tmp_path}"],
             "not a PEFT adapter",
         ),
+        (["evaluate", summary.outputs.package, "--model", "m@http://127.0.0.1:9/v1"], "does not answer"),
         (["export", str(tmp_path / "missing-run")], "no run here"),
         (["export", run.root, "--iteration", "5"], "--iteration 5: the run has 1 completed iterations"),
         (["export", run.root, "--answers", "sometimes"], "answers"),

@@ -65,3 +65,15 @@ def test_checks_before_loading(tmp_path, tiny_model_dir):
     with pytest.raises(ModelError, match="not a PEFT adapter folder \\(no adapter_model.safetensors\\)"):
         check_model_spec(parse_model_spec(f"{tiny_model_dir}+{half}"))
     check_model_spec(parse_model_spec("m@http://127.0.0.1:9/v1"))  # endpoints are checked when asked
+
+
+def test_probe_endpoint(openai_server):
+    from dataswarms_core.model_spec import probe_endpoint
+
+    base_url, served = openai_server
+    probe_endpoint(parse_model_spec(f"{served}@{base_url}"))  # answers: no error
+    probe_endpoint(parse_model_spec("local-folder"))  # not an endpoint: nothing to check
+    with pytest.raises(
+        ModelError, match="m@http://127.0.0.1:9/v1: the endpoint does not answer \\(ConnectError"
+    ):
+        probe_endpoint(parse_model_spec("m@http://127.0.0.1:9/v1"))

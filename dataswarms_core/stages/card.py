@@ -10,7 +10,6 @@ import yaml
 from ..records import BenchmarkItem, BenchmarkManifest, CopyRow
 
 N_EXAMPLES = 5
-N_COPIES_SHOWN = 20
 
 
 def _short(text: str, n: int = 160) -> str:
@@ -97,19 +96,19 @@ def dataset_card(
     if copies:
         lines += [
             f"{len(copies)} generated items near-duplicate a real item or an earlier item and are not in the "
-            "package (docs/method.md §2, Copies); the first ones, with what they copy:",
+            "package (docs/method.md §2, Copies); each, with the closest text it copies:",
             "",
             "| item | copies (kind) | closest | overlap | cosine |",
             "|---|---|---|---|---|",
         ]
-        for row in copies[:N_COPIES_SHOWN]:
+        for row in copies:
             cosine = "—" if row.cosine is None else f"{row.cosine:.3f}"
             lines.append(
                 f"| {_short(row.item).replace('|', '/')} | {row.kind} | {_short(row.closest).replace('|', '/')} "
                 f"| {row.overlap:.3f} | {cosine} |"
             )
         lines.append("")
-        lines.append("All of them: `copies.jsonl`.")
+        lines.append("The same, untruncated: `copies.jsonl`.")
     else:
         lines.append("None detected.")
     lines += ["", f"## Example items (first {min(N_EXAMPLES, len(items))} of {len(items)})", ""]

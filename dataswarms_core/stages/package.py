@@ -69,7 +69,10 @@ def item_id(text: str) -> str:
 
 
 @dataclass
-class _Collected:
+class Collected:
+    """What :func:`collect_items` gathered: kept rows in order (calls numbered across rounds), the copies
+    left out, the summed :class:`~dataswarms_core.records.GeneratorCounts` and the calls made."""
+
     rows: list[ItemRow] = field(default_factory=list)
     copies: list[CopyRow] = field(default_factory=list)
     counts: GeneratorCounts = field(default_factory=GeneratorCounts)
@@ -82,7 +85,7 @@ def _add(total: GeneratorCounts, more: GeneratorCounts) -> GeneratorCounts:
 
 def collect_items(
     config: RunConfig, info: RunInfo, task: Task, name: str, adapter: tuple, iteration: int
-) -> tuple[_Collected, str | None]:
+) -> tuple[Collected, str | None]:
     """Sample the generator ``name`` until ``export.items`` unique, non-copied items are kept or the extra
     calls run out.
 
@@ -97,7 +100,7 @@ def collect_items(
         the target was met).
     """
     e, per_call = config.export, config.generation.items_written
-    got = _Collected()
+    got = Collected()
     seen: set[str] = set()
     extra_left = e.max_extra_calls
     calls = math.ceil(e.items / per_call)

@@ -95,10 +95,15 @@ def parse_model_spec(text: str) -> ModelSpec:
     return ModelSpec(raw, label or canonical_model_name(raw), "local", raw)
 
 
-def check_model_spec(spec: ModelSpec, storage_options: dict[str, Any] | None = None) -> None:
+def check_model_spec(
+    spec: ModelSpec, storage_options: dict[str, Any] | None = None, where: str = "--model"
+) -> None:
     """Check, without loading weights, that ``spec`` names something usable: the model exists locally (or is
     a built-in), the adapter folder holds ``adapter_config.json``, the endpoint's key variable is set when
-    named. (Whether an endpoint answers is found out when it is asked: see ``scoring.answer``.)
+    named. (Whether an endpoint answers: :func:`probe_endpoint`.)
+
+    Args:
+        where: what the messages name (``--model``, ``export.reference_model``).
 
     Raises:
         ModelError: the model folder is missing or not a model; the adapter folder is not a PEFT adapter.
@@ -108,14 +113,14 @@ def check_model_spec(spec: ModelSpec, storage_options: dict[str, Any] | None = N
     try:
         check_model(spec.model)
     except ModelError as exc:
-        raise ModelError(f"--model {spec.spec}: {exc}") from None
+        raise ModelError(f"{where} {spec.spec}: {exc}") from None
     if spec.kind == "adapter":
         assert spec.adapter is not None
         store = Store(spec.adapter, storage_options or {})
         for name in ("adapter_config.json", "adapter_model.safetensors"):
             if not store.exists(name):
                 raise ModelError(
-                    f"--model {spec.spec}: {spec.adapter} is not a PEFT adapter folder (no {name})"
+                    f"{where} {spec.spec}: {spec.adapter} is not a PEFT adapter folder (no {name})"
                 )
 
 

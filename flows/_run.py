@@ -103,13 +103,18 @@ def _print_forced_exit(store_root: str) -> None:
         os.write(1, text.encode(errors="replace"))
 
 
-def run_flow(flow: Any, parameters: dict[str, Any], console: Console, *, what: str, retries: int = 0) -> Any:
+def run_flow(
+    flow: Any, parameters: dict[str, Any], console: Console, *, what: str, again: str, retries: int = 0
+) -> Any:
     """Run ``flow`` (a short flow: export, evaluate) with ``parameters`` under the Prefect API or a temporary
     server; return its result.
 
+    Args:
+        what: the flow's work in messages ("export", "evaluation").
+        again: what to do after a stop (printed after "interrupted; ").
+
     Raises:
-        typer.Exit: 1 when the flow run failed (its error printed in one line; rerunning the same command
-            resumes: finished work is stored), 128 + signum when stopped.
+        typer.Exit: 1 when the flow run failed (its error printed in one line), 128 + signum when stopped.
     """
     if retries:
         flow = flow.with_options(retries=retries, retry_delay_seconds=RETRY_DELAY_S)
@@ -118,13 +123,13 @@ def run_flow(flow: Any, parameters: dict[str, Any], console: Console, *, what: s
             with prefect_api():
                 state = flow(**parameters, return_state=True)
         except KeyboardInterrupt as exc:
-            console.print(f"\ninterrupted; run the same command again to continue the {what}")
+            console.print(f"\ninterrupted; {again}")
             raise typer.Exit(exit_code(exc)) from None
         except ServerError as exc:
             console.print(f"error: {exc}", style="red")
             raise typer.Exit(1) from None
     if not state.is_completed() and stop_requested():  # a library turned the interrupt into an error
-        console.print(f"\ninterrupted; run the same command again to continue the {what}")
+        console.print(f"\ninterrupted; {again}")
         raise typer.Exit(exit_code())
     if not state.is_completed():
         try:

@@ -220,7 +220,7 @@ def export(
             try:
                 cfg = RunConfig.model_validate({**stored.model_dump(), "export": section})
             except ValidationError as exc:
-                raise _fail(console, validation_message("options", exc)) from None
+                raise _fail(console, validation_message("export options", exc)) from None
             run_store = stages.run_store(cfg)
             completed = stages.completed_iterations(run_store)
             if completed == 0:
@@ -232,7 +232,11 @@ def export(
                 )
             check_model(cfg.model.base_model)
             if cfg.export.answers == "reference-model" and cfg.export.reference_model:
-                check_model_spec(parse_model_spec(cfg.export.reference_model), cfg.storage.fsspec_options())
+                check_model_spec(
+                    parse_model_spec(cfg.export.reference_model),
+                    cfg.storage.fsspec_options(),
+                    "--reference-model",
+                )
         except DataSwarmsError as exc:
             raise _fail(console, str(exc)) from None
         except typer.Exit:
@@ -248,6 +252,7 @@ def export(
             {"config": cfg, "iteration": iteration},
             console,
             what="export",
+            again="the package was not finished (no package.json); run the same command again to write it",
             retries=retries,
         )
         print_package(console, manifest, run_store.url(package_key(manifest.checkpoint_iteration)))
@@ -314,6 +319,7 @@ def evaluate(
             },
             console,
             what="evaluation",
+            again="finished models are stored; run the same command again to evaluate the others",
             retries=retries,
         )
         print_leaderboard(console, board)

@@ -12,7 +12,9 @@ from dataswarms.tasks import evaluate_one, leaderboard
 from dataswarms_core.records import Leaderboard
 
 
-@flow(name="data-swarms-evaluate", flow_run_name="evaluate", log_prints=True)
+@flow(
+    name="data-swarms-evaluate", flow_run_name="evaluate", log_prints=False
+)  # prints: progress lines on the terminal
 def data_swarms_evaluate(
     package_url: str,
     models: list[str],
@@ -32,7 +34,8 @@ def data_swarms_evaluate(
     options = storage_options or {}
     out = output_url or package_url
     results, cached = [], []
-    for spec in models:
+    for n, spec in enumerate(models, start=1):
+        print(f"model {n}/{len(models)}: {spec} — answering and judging", flush=True)
         evaluation, was_cached = evaluate_one(package_url, spec, out, options)
         results.append(evaluation)
         if was_cached:

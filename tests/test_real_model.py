@@ -1,5 +1,6 @@
 """End to end with the real SmolLM2-135M-Instruct on real GSM8K items, through the CLI (one iteration, tiny
-sizes). Converts the bundled GGUF on first use (~20 s, cached under $DATASWARMS_HOME)."""
+sizes), then `dataswarms evaluate` of its benchmark package with SmolLM2 and SmolLM2 + the exported adapter.
+Converts the bundled GGUF on first use (~20 s, cached under $DATASWARMS_HOME)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ CONFIG = {
     "generation": {"items_shown": 3, "items_written": 3, "calls_per_generator": 2, "max_new_tokens": 120, "batch_size": 8},
     "scoring": {"answer_max_new_tokens": 16, "batch_size": 16},
     "pso": {"max_iterations": 1},
-    "export": {"calls": 2},
+    "export": {"items": 4, "max_extra_calls": 4, "answers": "reference-model", "test_items": 4},
 }  # fmt: skip
 
 
@@ -75,3 +76,25 @@ def test_cli_search_with_smollm2(prefect_harness, tmp_path):
     with torch.no_grad():
         out = model.generate(**ids, max_new_tokens=12, do_sample=False)
     assert tokenizer.decode(out[0, ids["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
+    # The package: items with provenance and SmolLM2's reference answers, then a leaderboard on it.
+    package = Path(summary["outputs"]["package"])
+    rows = [json.loads(line) for line in (package / "items.jsonl").read_text().splitlines()]
+    assert 0 < len(rows) <= 4 and all(r["run_name"] == "real" and r["id"].startswith("ds-") for r in rows)
+    assert all(r["reference_answer_by"] == "model-written: HuggingFaceTB/SmolLM2-135M-Instruct" for r in rows
+               if r["reference_answer"] is not None)  # fmt: skip
+    manifest = json.loads((package / "package.json").read_text())
+    assert manifest["counts"]["written"] == len(rows) and manifest["test_items"] == 4
+    result = CliRunner().invoke(
+        app,
+        ["evaluate", str(package), "--model", "smollm2-135m-instruct",
+         "--model", f"tuned=smollm2-135m-instruct+{package}/adapter"],
+        env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "| `tuned` |" in result.output and "Kendall" in result.output
+    board = json.loads((package / "leaderboard" / "leaderboard.json").read_text())
+    assert sorted(r["model"] for r in board["rows"]) == ["HuggingFaceTB/SmolLM2-135M-Instruct", "tuned"]
+    assert all(
+        r["items"] == len(rows) and r["mean"] is not None and 0 <= r["mean"] <= 1 for r in board["rows"]
+    )

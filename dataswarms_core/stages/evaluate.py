@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from ..config import RunConfig
 from ..config_files import validation_message
-from ..errors import ConfigError, ModelError, StorageError
+from ..errors import ConfigError, FormatError, ModelError, StorageError
 from ..judges import JudgeContext, build_judge
 from ..leaderboard import build_leaderboard, leaderboard_frame, leaderboard_markdown, plot_leaderboard
 from ..model_spec import ModelSpec, check_model_spec
@@ -77,7 +77,12 @@ def open_package(url: str, storage_options: dict[str, Any] | None = None) -> Pac
             " (a run folder: its packages are under packages/iter_NNNN)" if store.exists("run.json") else ""
         )
         raise StorageError(f"{store.root}: not a benchmark package (no {MANIFEST}){hint}")
-    manifest = BenchmarkManifest.read(store, MANIFEST)
+    try:
+        manifest = BenchmarkManifest.read(store, MANIFEST)
+    except FormatError as exc:
+        raise FormatError(
+            f"{str(exc).split('; ')[0]}; evaluate it with the dataswarms that wrote it, or export the run again"
+        ) from None
     try:
         raw = yaml.safe_load(store.read_text(manifest.files.get("run_config", "run_config.yaml")))
         config = RunConfig.model_validate(raw)
@@ -279,7 +284,9 @@ def check_specs(
     labels = [s.label for s in specs]
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
-        raise ConfigError(f"--model: labels {repeated} repeat; name them with LABEL=SPEC")
+        raise ConfigError(
+            f"--model: label {', '.join(repeated)} names two models; give each its own (LABEL=SPEC)"
+        )
     for spec in specs:
         check_model_spec(spec, storage_options)
         spec_identity(spec, storage_options)

@@ -268,7 +268,7 @@ def write_package(
     task = load_run_task(config, info)
     if config.export.answers == "reference-model":  # a bad reference model fails before any sampling
         spec = parse_model_spec(config.export.reference_model or config.model.base_model)
-        check_model_spec(spec, config.storage.fsspec_options())
+        check_model_spec(spec, config.storage.fsspec_options(), "export.reference_model")
         spec_identity(spec, config.storage.fsspec_options())
     got, shortfall = collect_items(config, info, task, best, (lora, state.global_best), k)
     kept = got.rows[: config.export.items]

@@ -115,7 +115,9 @@ def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> N
         from ..model_spec import check_model_spec, parse_model_spec
 
         spec = parse_model_spec(config.export.reference_model)
-        check_model_spec(spec, config.storage.options_for(spec.adapter or spec.model))
+        check_model_spec(
+            spec, config.storage.options_for(spec.adapter or spec.model), "export.reference_model"
+        )
     ready = ready_model_path(config.model.base_model)
     if ready is not None:  # else prepare_run checks the lengths once the built-in model is converted
         check_lengths(config, task, ready)

@@ -41,8 +41,10 @@ def data_swarms_evaluate(
         if was_cached:
             cached.append(evaluation.model)
         mean = "—" if all(s is None for s in evaluation.scores) else f"{_mean(evaluation.scores):.3f}"
+        done = " (reused)" if was_cached else f" in {evaluation.seconds:.0f} s"
         print(
-            f"{evaluation.model}: mean {mean} on {evaluation.items} items{' (cached)' if was_cached else ''}"
+            f"model {n}/{len(models)}: {evaluation.model}: mean {mean} on {evaluation.items} items{done}",
+            flush=True,
         )
     return leaderboard(package_url, results, cached, out, options)
 

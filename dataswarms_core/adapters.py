@@ -62,21 +62,22 @@ def check_same_lora_config(configs: Mapping[str, Mapping[str, Any]]) -> None:
 
 
 def read_adapter(store: Store, key: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Read a PEFT adapter folder ``key`` → ``(config dict, tensors)``.
+    """Read a PEFT adapter folder ``key`` (``""``: the store's root) → ``(config dict, tensors)``.
 
     Raises:
         StorageError: a file is missing or unreadable (naming the URL).
     """
     from safetensors.torch import load
 
-    config = store.read_json(f"{key}/{CONFIG_FILE}")
+    prefix = f"{key.rstrip('/')}/" if key else ""
+    config = store.read_json(f"{prefix}{CONFIG_FILE}")
     try:
         # clone: tensors loaded from bytes share an immutable buffer and must not be modified in place
-        tensors = {k: t.clone() for k, t in load(store.read_bytes(f"{key}/{WEIGHTS_FILE}")).items()}
+        tensors = {k: t.clone() for k, t in load(store.read_bytes(f"{prefix}{WEIGHTS_FILE}")).items()}
     except StorageError:
         raise
     except Exception as exc:  # safetensors raises its own error type on corrupt data
-        raise StorageError(f"{store.url(key)}/{WEIGHTS_FILE}: unreadable safetensors ({exc})") from exc
+        raise StorageError(f"{store.url(prefix + WEIGHTS_FILE)}: unreadable safetensors ({exc})") from exc
     return config, tensors
 
 

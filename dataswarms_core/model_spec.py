@@ -127,8 +127,8 @@ def check_model_spec(
 def read_spec_adapter(spec: ModelSpec, storage_options: dict[str, Any] | None = None) -> Any:
     """The adapter of an ``adapter`` spec as (adapter_config, tensors)."""
     assert spec.adapter is not None
-    parent, _, name = spec.adapter.rstrip("/").rpartition("/")
-    return read_adapter(Store(parent or ".", storage_options or {}), name)
+    # the folder itself as the store's root, so an adapter at a bucket's root (s3://bucket) reads too
+    return read_adapter(Store(spec.adapter, storage_options or {}), "")
 
 
 def probe_endpoint(spec: ModelSpec, timeout: float = 5.0) -> None:

@@ -77,3 +77,27 @@ def test_probe_endpoint(openai_server):
         ModelError, match="m@http://127.0.0.1:9/v1: the endpoint does not answer \\(ConnectError"
     ):
         probe_endpoint(parse_model_spec("m@http://127.0.0.1:9/v1"))
+
+
+def test_adapter_read_from_a_folder_or_a_bucket_root(tmp_path, s3_bucket):
+    import json
+
+    import fsspec
+    import torch
+    from safetensors.torch import save
+
+    from dataswarms_core.model_spec import read_spec_adapter
+
+    files = {
+        "adapter_config.json": json.dumps({"r": 4}).encode(),
+        "adapter_model.safetensors": save({"w": torch.ones(2)}),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    endpoint, options = s3_bucket
+    fs = fsspec.filesystem("s3", **options)
+    for name, data in files.items():
+        fs.pipe(f"dataswarms-test/{name}", data)
+    for spec, opts in ((f"base+{tmp_path}", {}), ("base+s3://dataswarms-test", options)):
+        config, tensors = read_spec_adapter(parse_model_spec(spec), opts)
+        assert config == {"r": 4} and torch.equal(tensors["w"], torch.ones(2))

@@ -476,6 +476,43 @@ class ExportConfig(_Section):
     )
 
 
+class AdversarialConfig(_Section):
+    """Adversarial Swarms (docs/method.md §6; ``mode: adversarial``): the LoRA test takers
+    (``test_takers.n_adapters`` of them, trained on different clusters) are a second swarm. Each iteration the
+    generators are scored by difficulty against the current test-taker swarm and move; the moved generators
+    write items, each entry of a pool of real dev items is replaced with probability
+    ``replacement_probability`` by one of them; each test taker's utility is its mean judge score on the
+    pool, and the test-taker swarm moves. The generalisation curve is the held-out score of each iteration's
+    best test taker on real test items.
+
+    In this mode the generators are scored against the test-taker swarm only: ``test_takers.include_base``
+    does not apply, and ``test_takers.extra`` is refused.
+    """
+
+    pool: Literal["adversarial", "static"] = Field(
+        "adversarial",
+        description="'adversarial': generated items replace pool entries; 'static': the control, the pool "
+        "stays the real dev items.",
+    )
+    pool_size: int = Field(
+        200, ge=1, le=10**6, description="Real dev items in the pool (the first ones; 1 to 10^6)."
+    )
+    replacement_probability: float = Field(
+        0.2, ge=0, le=1, description="p: each pool entry is replaced by a generated item with probability p."
+    )
+    test_items: int = Field(
+        200,
+        ge=1,
+        le=10**6,
+        description="Held-out real test items (the first ones; fewer when the task has fewer) on which each "
+        "iteration's best test taker is scored (1 to 10^6).",
+    )
+    pso: PSOConfig = Field(
+        default_factory=PSOConfig,
+        description="PSO settings of the test-taker swarm; the run ends when either swarm stops.",
+    )
+
+
 class StorageConfig(_Section):
     """Where runs are written: a local folder or an fsspec URL (``s3://bucket/prefix``).
 
@@ -543,6 +580,11 @@ class RunConfig(_Section):
     """A whole Data Swarms search."""
 
     run_name: str | None = Field(None, description="Default: <task>-<objective>-<UTC time>.")
+    mode: Literal["data-swarms", "adversarial"] = Field(
+        "data-swarms",
+        description="'data-swarms': a generator swarm against fixed test takers (docs/method.md §1-5); "
+        "'adversarial': generators and test takers co-evolve (§6, the adversarial section).",
+    )
     seed: int = Field(
         0,
         ge=0,
@@ -560,6 +602,7 @@ class RunConfig(_Section):
     pso: PSOConfig = Field(default_factory=PSOConfig)
     copies: CopyConfig = Field(default_factory=CopyConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @field_validator("seed", mode="before")
@@ -605,16 +648,39 @@ class RunConfig(_Section):
             raise ValueError(
                 f"{needing('test_takers>=2', 'compare')} test takers: need at least 2, got {takers}"
             )
-        self._swarm_can_move()
+        self._swarm_can_move(self.pso, "pso")
+        if self.mode == "adversarial":
+            self._adversarial_check()
         return self
 
-    def _swarm_can_move(self) -> None:
+    def _adversarial_check(self) -> None:
+        """What adversarial mode needs (docs/method.md §6): a test-taker swarm of at least 2 particles, the
+        difficulty objective, no extra test takers, and test-taker PSO weights that can move a particle."""
+        n = self.test_takers.n_adapters
+        if n < 2:
+            raise ValueError(
+                f"adversarial mode: test_takers.n_adapters is the number of test-taker particles; a swarm "
+                f"needs at least 2, got {n}"
+            )
+        if self.scoring.objective != "difficulty":
+            raise ValueError(
+                f"adversarial mode scores generators by difficulty against the test-taker swarm "
+                f"(docs/method.md §6); scoring.objective is {self.scoring.objective!r}, expected 'difficulty'"
+            )
+        if self.test_takers.extra:
+            raise ValueError(
+                "adversarial mode: test_takers.extra is not supported; the generators are scored against the "
+                "test-taker swarm only"
+            )
+        self._swarm_can_move(self.adversarial.pso, "adversarial.pso")
+
+    @staticmethod
+    def _swarm_can_move(pso: PSOConfig, where: str) -> None:
         """Refuse PSO weights under which no particle ever moves (docs/method.md §5). A particle starts at
         its personal best (recorded at iteration 0) and only leaves it through the social term (g − x), the
         repel term (x − w) or inertia on a nonzero initial velocity; without those, v stays 0 and p = x, so
         the cognitive term (p − x) is zero too. (PSOConfig alone refuses only weights summing to 0: the
         update itself is still defined for the others, and unit tests of it use them.)"""
-        pso = self.pso
         repel = pso.repel if pso.repel_term else 0.0
         inertia_moves = pso.inertia > 0 and pso.initial_velocity == "random"
         if pso.social > 0 or repel > 0 or inertia_moves:
@@ -624,10 +690,10 @@ class RunConfig(_Section):
         )
         inertia_part = f"inertia {pso.inertia:g}" + (" with initial_velocity 'zero'" if pso.inertia else "")
         raise ValueError(
-            f"pso: social 0, {repel_part} and {inertia_part} leave only the cognitive term "
+            f"{where}: social 0, {repel_part} and {inertia_part} leave only the cognitive term "
             f"(cognitive {pso.cognitive:g}), which is zero because a particle that never moved stands at its "
-            "personal best, so no particle ever moves; set pso.social > 0 (or pso.repel > 0 with repel_term "
-            "on, or pso.inertia > 0 with initial_velocity 'random')"
+            f"personal best, so no particle ever moves; set {where}.social > 0 (or {where}.repel > 0 with "
+            f"repel_term on, or {where}.inertia > 0 with initial_velocity 'random')"
         )
 
     def public_dict(self) -> dict[str, Any]:

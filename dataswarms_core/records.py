@@ -22,7 +22,7 @@ One module on purpose (a little over 300 lines): the schema of every file a run 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -132,6 +132,9 @@ class CheckpointPointer(Record):
     swarms: dict[str, str] = Field(description="Swarm name → its checkpoint key at ``iteration``.")
     stopped: str | None = Field(None, description="None while running, else patience / max_iterations.")
     written: str = Field(description="UTC time, ISO 8601.")
+    pool: str | None = Field(
+        None, description="Adversarial Swarms: the key of the pool folder ready at ``iteration``; else None."
+    )
 
 
 class Progress(Record):
@@ -283,6 +286,87 @@ class ScoringReport(Record):
     )
 
 
+class PoolEntry(Row):
+    """An entry of the Adversarial Swarms pool (``pools/iter_NNNN/pool.jsonl``): a real dev item or a
+    generated item, with its provenance (docs/method.md §6)."""
+
+    item: str
+    output: str | None = Field(None, description="The reference answer of a real dev item; None if generated.")
+    source: Literal["dev", "generated"]
+    dev_index: int | None = Field(None, description="Position in the run's dev split (real items).")
+    item_id: str | None = Field(None, description="Generated items: ``ds-`` + 16 hex digits of SHA-256.")
+    generator: str | None = Field(None, description="Generated items: the generator (particle) that wrote it.")
+    iteration: int | None = Field(
+        None, description="Generated items: the iteration whose generators (swarms/generators/iter_N) wrote it."
+    )
+    call: int | None = None
+    entered: int | None = Field(None, description="Generated items: the iteration it entered the pool.")
+
+
+class PoolReport(Record):
+    """``pools/iter_NNNN/pool.json``: how the pool ready at iteration N came about (docs/method.md §6).
+
+    The pool of iteration k is the pool of ``pools/iter_k`` after the replacement draw of iteration k, which is
+    written as ``pools/iter_{k+1}``: the pool the test takers of iteration k are scored on.
+    """
+
+    iteration: int = Field(description="N: this pool is ready at iteration N (scored at iteration N - 1).")
+    mode: Literal["adversarial", "static"]
+    size: int
+    replacement_probability: float
+    seed: int | None = Field(description="Seed of the replacement draw (None for the initial pool).")
+    generated_available: int = Field(description="Generated items the replacements were drawn from.")
+    replaced: list[int] = Field(description="Positions replaced by a generated item in this draw.")
+    unfilled: list[int] = Field(
+        default_factory=list,
+        description="Positions drawn for replacement but kept, as fewer generated items were available.",
+    )
+    generated: int = Field(description="Generated entries in the pool after the draw.")
+    generated_share: float = Field(description="generated / size, in [0, 1].")
+
+
+class PoolScoringReport(Record):
+    """``iterations/iter_NNNN/test_takers/scoring.json``: every test-taker particle's mean judge score on the
+    pool, its utility (docs/method.md §6)."""
+
+    swarm: str
+    iteration: int
+    judge: str
+    test_takers: list[str]
+    utilities: list[float] = Field(description="(T,) mean judge score on the pool, in [0, 1].")
+    judged: dict[str, int] = Field(description="Pool answers judged, per test taker.")
+    judge_failures: dict[str, int]
+    answer_failures: dict[str, int]
+    pool_size: int
+    generated_share: float
+    seconds: float
+
+
+class HeldOutReport(Record):
+    """``iterations/iter_NNNN/test_takers/held_out.json``: the iteration's best test taker (highest pool score)
+    on held-out real test items: one point of the generalisation curve (docs/method.md §6).
+
+    Two scores: ``held_out_score`` by the judge of the pool (``judge.name``, without references), so that it
+    compares with ``pool_score``; ``held_out_accuracy`` by the dev judge (``judge.dev_name``) against the
+    reference answers. Either is None (missing, not 0) when no answer could be judged.
+    """
+
+    iteration: int
+    test_taker: str
+    pool_score: float = Field(description="Its mean judge score on the pool, in [0, 1].")
+    held_out_score: float | None = Field(description="Mean judge score on the held-out items, in [0, 1].")
+    held_out_accuracy: float | None = Field(description="Mean dev-judge score against references, in [0, 1].")
+    items: int
+    judge: str
+    dev_judge: str
+    judged: int = Field(description="Answers the judge scored.")
+    judge_failures: int
+    dev_judged: int = Field(description="Answers the dev judge scored.")
+    dev_judge_failures: int
+    answer_failures: int
+    seconds: float
+
+
 class ReferenceScores(Record):
     """``reference_scores.json``: each test taker's mean score on real dev items (novelty's q)."""
 
@@ -362,8 +446,55 @@ class PackageCounts(Row):
     shortfall: str | None = None
 
 
+class CurvePoint(Row):
+    """One iteration of the generalisation curve of an adversarial run (docs/method.md §6).
+
+    Attributes:
+        iteration: k.
+        test_taker: the iteration's best test taker (highest pool score).
+        pool_score: its mean judge score on the pool, in [0, 1].
+        held_out_score: its mean judge score (the pool's judge) on the held-out real test items, in [0, 1];
+            None when none was judged.
+        held_out_accuracy: its mean dev-judge score against the reference answers there, in [0, 1]; None when
+            none was judged.
+        generated_share: share of generated entries in the pool it was scored on, in [0, 1].
+        replaced: pool entries replaced at this iteration.
+    """
+
+    iteration: int
+    test_taker: str
+    pool_score: float
+    held_out_score: float | None
+    held_out_accuracy: float | None
+    generated_share: float
+    replaced: int
+
+
+class AdversarialSummary(Row):
+    """The test-taker swarm and the pool of an adversarial run (``summary.json``'s ``adversarial``)."""
+
+    pool: Literal["adversarial", "static"]
+    pool_size: int
+    replacement_probability: float
+    held_out_items: int
+    test_takers: list[str]
+    utility_history: list[dict[str, float]] = Field(
+        description="Per iteration, each test taker's utility (mean judge score on the pool)."
+    )
+    global_best_utility: float
+    global_best_particle: str
+    global_best_iteration: int
+    step_length_history: list[float | None]
+    curve: list[CurvePoint]
+    generated_items: int = Field(description="Distinct generated items that entered the pool.")
+    judge_failures: int = Field(description="Failed judgements of pool answers, over all iterations.")
+    answer_failures: int
+    held_out_judge_failures: int
+    seconds: dict[str, float] = Field(description="pool scoring, held-out and pool update seconds, summed.")
+
+
 class RunOutputs(Row):
-    """URLs of everything a finished search wrote."""
+    """URLs of everything a finished search wrote (the adversarial ones are None in data-swarms mode)."""
 
     run: str
     summary: str
@@ -378,6 +509,11 @@ class RunOutputs(Row):
     utilities_plot: str
     report: str
     last_checkpoint: str
+    test_taker_adapter: str | None = Field(None, description="Adversarial: the test-taker global best.")
+    test_taker_metrics_csv: str | None = None
+    generalisation_csv: str | None = None
+    generalisation_plot: str | None = None
+    pool_items: str | None = Field(None, description="Adversarial: generated items that entered the pool.")
 
 
 class StageSeconds(Row):
@@ -392,6 +528,7 @@ class RunSummary(Record):
     """``summary.json``: a finished search (returned by the flow and printed by the command line)."""
 
     run_name: str
+    mode: str = "data-swarms"
     swarm: str
     seed: int
     base_model: str
@@ -432,6 +569,7 @@ class RunSummary(Record):
     resumes: int
     config_hash: str
     outputs: RunOutputs
+    adversarial: AdversarialSummary | None = Field(None, description="Adversarial mode: the second swarm.")
 
 
 # -- the benchmark package (docs/method.md §7) ---------------------------------------------------------------

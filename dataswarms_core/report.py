@@ -117,7 +117,7 @@ def report_markdown(
     """A short human-readable report of a search (also used as the Prefect markdown artifact)."""
     table = frame.pivot(index="iteration", columns="particle", values="utility")
     lines = [
-        f"# Data Swarms search `{summary.run_name}`",
+        f"# {'Adversarial Swarms' if summary.mode == 'adversarial' else 'Data Swarms'} search `{summary.run_name}`",
         "",
         f"Objective **{summary.objective}** (judge {summary.judge}), {len(summary.generators)} generators, "
         f"test takers {', '.join(summary.test_takers)}, base model {summary.base_model}, task {summary.task}.",

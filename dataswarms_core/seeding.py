@@ -27,7 +27,10 @@ def derive_seed(run_seed: int, *parts: object) -> int:
 
 
 GENERATOR_SWARM = "generators"
-"""Name of the swarm of generators (the data swarm); the test takers' swarm is ``test_takers``."""
+"""Name of the swarm of generators (the data swarm)."""
+
+TEST_TAKER_SWARM = "test_takers"
+"""Name of the swarm of test takers (Adversarial Swarms, docs/method.md §6)."""
 
 
 def swarm_stream(swarm: str, label: str) -> tuple[str, ...]:

@@ -28,11 +28,17 @@ STAGE_TEXT = {
     "synthesis": "iteration {k}: generators write items",
     "scoring": "iteration {k}: test takers answer, judge scores",
     "pso": "iteration {k}: swarm update",
+    "moved-synthesis": "iteration {k}: the moved generators write items",
+    "pool": "iteration {k}: generated items replace pool entries",
+    "test-taker-scoring": "iteration {k}: test takers answer the pool, judge scores",
+    "held-out": "iteration {k}: best test taker on held-out test items",
+    "test-taker-pso": "iteration {k}: test-taker swarm update",
     "export": "exporting the global best, its data set, metrics",
     "done": "done",
 }
 _SETUP = ["seed-generators", "test-takers", "reference"]
 _LOOP = ["synthesis", "scoring", "pso"]
+_ADVERSARIAL = ["moved-synthesis", "pool", "test-taker-scoring", "held-out", "test-taker-pso"]  # within the "pso" step
 
 
 def total_steps(total_iterations: int) -> int:
@@ -62,6 +68,8 @@ def describe(state: ProgressRecord, total: int) -> tuple[int, str]:
         done = min(_SETUP.index(stage), 2)
     elif stage in _LOOP:
         done = 2 + 3 * k + _LOOP.index(stage)
+    elif stage in _ADVERSARIAL:
+        done = 2 + 3 * k + 2
     else:
         done = total - 1 if stage == "export" else total
     text = STAGE_TEXT.get(stage, stage).format(k=k)

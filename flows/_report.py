@@ -122,11 +122,38 @@ def print_summary(console: Console, summary: RunSummary, wall_seconds: float, fl
     console.print(f"outputs: {out.run}")
     for label, key in _OUTPUT_LINES:
         console.print(f"  {label:<20} {getattr(out, key)}")
+    if summary.adversarial is not None:
+        _print_adversarial(console, summary)
     console.print(
         "See the run in the Prefect UI: start a server with prefect server start "
         "(in this virtual environment, e.g. .venv/bin/prefect server start), then open "
         f"http://127.0.0.1:4200/runs/flow-run/{flow_run_id}"
     )
+
+
+def _print_adversarial(console: Console, summary: RunSummary) -> None:
+    """The test-taker swarm's result and the generalisation curve of an adversarial run."""
+    a, out = summary.adversarial, summary.outputs
+    console.print(
+        f"test takers (pool: {a.pool}): global best {a.global_best_utility:.4f} from {a.global_best_particle} at "
+        f"iteration {a.global_best_iteration}; {a.generated_items} generated items entered the pool"
+    )
+    console.print("generalisation curve (the best test taker of each iteration):")
+
+    def show(value: float | None) -> str:
+        return "missing" if value is None else f"{value:.4f}"
+
+    for p in a.curve:
+        console.print(
+            f"  iteration {p.iteration}: {p.test_taker} held-out {show(p.held_out_score)} (accuracy "
+            f"{show(p.held_out_accuracy)}), pool {p.pool_score:.4f}; {p.generated_share:.0%} of the pool generated"
+        )
+    for label, url in (
+        ("test-taker adapter", out.test_taker_adapter),
+        ("generalisation", out.generalisation_csv),
+        ("pool items", out.pool_items),
+    ):
+        console.print(f"  {label:<20} {url}")
 
 
 def print_package(console: Console, manifest: Any, package_url: str) -> None:

@@ -10,8 +10,9 @@ is printed).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -87,13 +88,29 @@ def run(
             + " or composite (a weighted sum: scoring.composite_weights)."
         ),
     ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="'data-swarms' (a generator swarm against fixed test takers) or 'adversarial' (generators "
+            "and test takers co-evolve, docs/method.md §6); the config's 'mode' by default."
+        ),
+    ] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(
+            help="Adversarial mode: 'adversarial' (generated items replace pool entries), 'static' (the "
+            "control: the pool stays real dev items), or 'both': the two runs one after the other (NAME-adversarial, "
+            "NAME-static), then their curves in one plot and table (dataswarms compare); adversarial.pool by default."
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run of this name from its newest checkpoint.")
     ] = False,
     force: ForceOption = False,
     retries: RetriesOption = 0,
 ) -> None:
-    """Run a Data Swarms search; print where the outputs are and how to see the run in the Prefect UI."""
+    """Run a Data Swarms search (or, with --mode adversarial, Adversarial Swarms); print where the outputs are
+    and how to see the run in the Prefect UI."""
     with _stoppable():
         quiet_environment()
         # Imported here: they load torch and Prefect (seconds), which `dataswarms --help` should not wait for.
@@ -109,22 +126,43 @@ def run(
             "storage.root": output,
             "run_name": run_name,
             "scoring.objective": objective,
+            "mode": mode,
+            "adversarial.pool": None if pool == "both" else pool,
         }
         try:
             cfg = load_config(config, overrides)
         except DataSwarmsError as exc:
             raise _fail(console, str(exc)) from None
+        if pool is not None and cfg.mode != "adversarial":
+            raise _fail(console, f"--pool {pool} applies to adversarial mode only; add --mode adversarial")
         if resume and not cfg.run_name:
             raise _fail(console, "--resume needs --run-name (or use: dataswarms resume RUN_URL)")
-        if not cfg.run_name:
-            cfg = cfg.model_copy(update={"run_name": stages.default_run_name(cfg)})
+        configs = [cfg]
+        if pool == "both":  # the adversarial run and its static control, then their curves side by side
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+            configs = [
+                cfg.model_copy(update={"adversarial": cfg.adversarial.model_copy(update={"pool": p})})
+                for p in ("adversarial", "static")
+            ]
+            configs = [
+                c.model_copy(update={
+                    "run_name": f"{cfg.run_name}-{c.adversarial.pool}" if cfg.run_name
+                    else stages.default_run_name(c, stamp=stamp),
+                })  # fmt: skip
+                for c in configs
+            ]
+        configs = [c if c.run_name else c.model_copy(update={"run_name": stages.default_run_name(c)}) for c in configs]
         try:
-            stages.preflight(cfg, resume, force)
+            for c in configs:
+                stages.preflight(c, resume, force)
         except DataSwarmsError as exc:
             raise _fail(console, str(exc)) from None
         from ._run import execute  # Prefect loads only once the inputs passed the checks
 
-        execute(cfg, resume=resume, force=force, retries=retries, console=console)
+        for c in configs:
+            execute(c, resume=resume, force=force, retries=retries, console=console)
+        if len(configs) > 1:
+            _print_comparison(console, [stages.run_store(c) for c in configs], configs[0])
 
 
 @app.command()
@@ -323,6 +361,57 @@ def evaluate(
             retries=retries,
         )
         print_leaderboard(console, board)
+
+
+def _print_comparison(console: Console, stores: list, cfg: Any, output: str | None = None) -> None:
+    """Write and print the comparison of the generalisation curves of ``stores`` (finished adversarial runs)."""
+    from dataswarms_core.stages.adversarial import compare_runs
+    from dataswarms_core.storage import Store, join
+
+    names = "--".join(s.root.rstrip("/").rsplit("/", 1)[-1] for s in stores)
+    target = output or join(cfg.storage.root, "comparisons", names[:200])
+    comparison = compare_runs(stores, Store(target, cfg.storage.options_for(target)))
+    console.print(comparison.markdown, markup=False, highlight=False)
+    console.print("written:")
+    for name, where in comparison.outputs.items():
+        console.print(f"  {name:<20} {where}")
+
+
+@app.command()
+def compare(
+    run_urls: Annotated[
+        list[str],
+        typer.Argument(help="Finished adversarial runs (folders or URLs), e.g. the --pool adversarial run and "
+                       "its --pool static control."),
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option(help="Folder or URL for comparison.md, generalisation.csv/.png (default: "
+                     "<first run's storage root>/comparisons/<run>--<run>)."),
+    ] = None,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Put the generalisation curves of adversarial runs (held-out test score of each iteration's best test
+    taker) in one plot and one table; print the table."""
+    with _stoppable():
+        quiet_environment()
+        from dataswarms_core import stages
+        from dataswarms_core.errors import DataSwarmsError
+
+        from ._stored_config import load_stored_config, read_error_message
+
+        console = _console()
+        stores, configs, url = [], [], run_urls[0]
+        try:
+            for url in run_urls:
+                configs.append(load_stored_config(url, endpoint_url).config)
+                stores.append(stages.run_store(configs[-1]))
+            url = output or run_urls[0]
+            _print_comparison(console, stores, configs[0], output)
+        except (DataSwarmsError, ValueError) as exc:
+            raise _fail(console, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001 - storage unreachable: one line, not a traceback
+            raise _fail(console, read_error_message(url, exc)) from None
 
 
 @app.command()

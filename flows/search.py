@@ -1,5 +1,9 @@
 """The Data Swarms search as one Prefect flow:
 prepare → seed-generator SFT → test-taker SFT → swarm init → (synthesis → scoring → PSO step)* → export.
+
+In adversarial mode (docs/method.md §6) the test takers are a second swarm:
+swarm init + pool → synthesis 0 → (score generators → move them → the moved generators write items → pool
+update → score test takers on the pool → held-out score of the best → move the test takers)* → export.
 """
 
 from __future__ import annotations
@@ -20,16 +24,19 @@ from dataswarms.tasks import (
     prepare_run,
     score_items,
     score_reference,
+    score_test_takers,
     synthesize_items,
+    track_held_out,
     train_seed_generators,
     train_test_takers,
+    update_pool,
     update_swarm,
 )
 from dataswarms_core import stages
 from dataswarms_core.config import RunConfig
 from dataswarms_core.objectives import objective_needs
 from dataswarms_core.records import AdapterManifest, RunInfo, RunSummary
-from dataswarms_core.seeding import GENERATOR_SWARM
+from dataswarms_core.seeding import GENERATOR_SWARM, TEST_TAKER_SWARM
 from dataswarms_core.stages.sft import SEED_GENERATORS, TEST_TAKERS
 from dataswarms_core.storage import is_local, join
 
@@ -96,6 +103,18 @@ def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = Fa
     if "reference_scores" in objective_needs(config.scoring.components):
         write_progress(config, "reference")
         score_reference(config, info, takers)
+    if config.mode == "adversarial":
+        _adversarial_iterations(config, info, seeds, takers)
+    else:
+        _iterations(config, info, seeds, takers)
+    write_progress(config, "export")
+    summary = export_results(config, info, started)
+    write_progress(config, "done", summary.iterations_completed - 1)
+    return summary
+
+
+def _iterations(config: RunConfig, info: RunInfo, seeds: AdapterManifest, takers: AdapterManifest) -> None:
+    """Data Swarms: the generator swarm searched against fixed test takers (docs/method.md §2–5)."""
     pointer = init_swarms(config, info, {GENERATOR_SWARM: seeds})
     k, stopped = pointer.iteration, pointer.stopped
     if k:
@@ -114,7 +133,43 @@ def data_swarms_search(config: RunConfig, resume: bool = False, force: bool = Fa
             f"global best {step.global_best_utility:.4f}, step length {step.step_length}"
         )
         k += 1
-    write_progress(config, "export")
-    summary = export_results(config, info, started)
-    write_progress(config, "done", summary.iterations_completed - 1)
-    return summary
+
+
+def _adversarial_iterations(
+    config: RunConfig, info: RunInfo, seeds: AdapterManifest, takers: AdapterManifest
+) -> None:
+    """Adversarial Swarms (docs/method.md §6): generators and test takers co-evolve; every iteration ends
+    with one checkpoint pointer naming both swarms and the pool."""
+    swarms = [GENERATOR_SWARM, TEST_TAKER_SWARM]
+    pointer = init_swarms(config, info, {GENERATOR_SWARM: seeds, TEST_TAKER_SWARM: takers})
+    k, stopped = pointer.iteration, pointer.stopped
+    if k:
+        print(f"resuming {config.run_name} at iteration {k} from {pointer.swarms} and {pointer.pool}")
+    elif not stopped:
+        write_progress(config, "synthesis", 0)
+        synthesize_items(config, info, 0)  # later iterations' items come from the moved generators
+    while not stopped and k < config.pso.max_iterations:
+        write_progress(config, "scoring", k)
+        scores = score_items(config, info, k, takers)
+        write_progress(config, "pso", k, utilities=scores.utilities)
+        generators = update_swarm(config, info, k, GENERATOR_SWARM)
+        write_progress(config, "moved-synthesis", k)
+        synthesize_items(config, info, k + 1)
+        write_progress(config, "pool", k)
+        pool = update_pool(config, info, k)
+        write_progress(config, "test-taker-scoring", k)
+        pool_scores = score_test_takers(config, info, k)
+        write_progress(config, "held-out", k)
+        held_out = track_held_out(config, info, k)
+        write_progress(config, "test-taker-pso", k, utilities=pool_scores.utilities)
+        test_takers = update_swarm(config, info, k, TEST_TAKER_SWARM)
+        stopped = generators.stopped or test_takers.stopped
+        complete_iteration(config, k + 1, swarms, stopped)  # last: iteration k is complete
+        score = "missing" if held_out.held_out_score is None else f"{held_out.held_out_score:.4f}"
+        print(
+            f"iteration {k}: generator utilities {[round(u, 4) for u in scores.utilities]}, "
+            f"test-taker pool scores {[round(u, 4) for u in pool_scores.utilities]}; "
+            f"pool {pool.generated_share:.0%} generated; best test taker {held_out.test_taker}: "
+            f"pool {held_out.pool_score:.4f}, held-out {score}"
+        )
+        k += 1

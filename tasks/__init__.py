@@ -1,6 +1,7 @@
 """Thin Prefect tasks over ``dataswarms_core``: each calls one core stage and passes URLs, keys and small
 reports — never tensors or models."""
 
+from .adversarial import score_test_takers, track_held_out, update_pool
 from .evaluate import evaluate_one, leaderboard
 from .export import export_results
 from .package import package_run
@@ -20,8 +21,11 @@ __all__ = [
     "prepare_run",
     "score_items",
     "score_reference",
+    "score_test_takers",
     "synthesize_items",
     "train_seed_generators",
+    "track_held_out",
     "train_test_takers",
+    "update_pool",
     "update_swarm",
 ]

@@ -14,10 +14,18 @@ from ._retry import RETRY
 
 @task(**RETRY, name="init-swarms", task_run_name="init-swarms")
 def init_swarms(config: RunConfig, info: RunInfo, swarms: dict[str, AdapterManifest]) -> CheckpointPointer:
-    """Write each named swarm's initial checkpoint from its trained adapters (swarm name → manifest), or find
-    a resumed run's newest complete checkpoint. Returns the checkpoint pointer (``iteration`` to evaluate
-    next, ``stopped``)."""
-    return stages.init_swarms(config, stages.run_store(config), swarms)
+    """Write each named swarm's initial checkpoint from its trained adapters (swarm name → manifest) and, in
+    adversarial mode, the initial pool; or find a resumed run's newest complete checkpoint. Returns the
+    checkpoint pointer (``iteration`` to evaluate next, ``stopped``)."""
+    run = stages.run_store(config)
+    pool = None
+    if config.mode == "adversarial":
+        from dataswarms_core.stages.adversarial import write_initial_pool
+
+        def pool() -> object:
+            return write_initial_pool(config, info, run)
+
+    return stages.init_swarms(config, run, swarms, before_pointer=pool)
 
 
 @task(**RETRY, name="update-swarm", task_run_name="update-swarm-{swarm}-iter{iteration}")
@@ -31,6 +39,8 @@ def update_swarm(config: RunConfig, info: RunInfo, iteration: int, swarm: str) -
 def complete_iteration(
     config: RunConfig, iteration: int, swarms: list[str], stopped: str | None
 ) -> CheckpointPointer:
-    """Point the run at the checkpoints of ``iteration`` (every swarm has moved): written last, so a resumed
-    run never starts from a half-written iteration."""
-    return stages.write_checkpoint_pointer(stages.run_store(config), iteration, swarms, stopped)
+    """Point the run at the checkpoints of ``iteration`` (every swarm has moved; in adversarial mode also the
+    pool): written last, so a resumed run never starts from a half-written iteration."""
+    return stages.write_checkpoint_pointer(
+        stages.run_store(config), iteration, swarms, stopped, pool=config.mode == "adversarial"
+    )

@@ -6,6 +6,9 @@ POINT is ``synthesis:K`` (after iteration K's items were generated, before they 
 ``scoring:K`` (after iteration K's answers were judged, before anything is written), ``pso:K`` (after the
 swarm moved in memory, before the checkpoint is written), ``checkpoint:K`` (checkpoint swarms/generators/iter_K has its
 tensors but not its state.json) or ``pointer:K`` (checkpoint K is complete, the pointer not yet moved).
+Adversarial runs also have ``pool-scoring:K`` (after the test takers' answers on iteration K's pool were judged,
+before anything is written) and ``taker-pso:K`` (after the test-taker swarm moved in memory at iteration K,
+before its checkpoint is written).
 """
 
 from __future__ import annotations
@@ -13,7 +16,24 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def run_and_kill(cfg, tmp_path: Path, point: str) -> None:
+    """Run the search of ``cfg`` in a subprocess (on this process's Prefect server) that SIGKILLs itself at
+    ``point``; assert that it was killed."""
+    from prefect.settings import PREFECT_API_URL
+
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(cfg.model_dump(mode="json")))
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(HERE.parent)}
+    command = [sys.executable, str(HERE / "crash_run.py"), str(config_file), point]
+    proc = subprocess.run(command, env=env, capture_output=True, timeout=600)
+    assert proc.returncode == -9, proc.stderr.decode()[-3000:]
 
 
 def _die() -> None:
@@ -25,6 +45,7 @@ def main() -> None:
     stage, k = point.split(":")
     k = int(k)
 
+    import dataswarms_core.stages.adversarial as adversarial
     import dataswarms_core.stages.pso as pso
     import dataswarms_core.stages.scoring as scoring
     import dataswarms_core.stages.synthesis as synthesis
@@ -53,12 +74,25 @@ def main() -> None:
             return out
 
         scoring.judge_answers = judge_answers
-    elif stage == "pso":
+    elif stage == "pool-scoring":
+        real_pool_judge, pool_calls = adversarial.judge_answers, []
+
+        def pool_judge_answers(judge, rows, with_references=False):
+            out = real_pool_judge(judge, rows, with_references)
+            if not with_references:  # the pool's judgement (held-out answers are judged with references)
+                pool_calls.append(1)
+                if len(pool_calls) == k + 1:
+                    _die()
+            return out
+
+        adversarial.judge_answers = pool_judge_answers
+    elif stage in ("pso", "taker-pso"):
         real_update = pso.update_swarm
+        swarm = "generators" if stage == "pso" else "test_takers"
 
         def update_swarm(state, utilities, config):
             out = real_update(state, utilities, config)
-            if out.iteration == k:
+            if out.iteration == k and state.swarm == swarm:
                 _die()
             return out
 

@@ -111,6 +111,33 @@ def test_yaml_file_and_overrides(tmp_path):
             None,
             "need at least 2, got 1",
         ),
+        (
+            "mode: adversarial\ntest_takers: {n_adapters: 1}\n",
+            None,
+            "c.yaml: adversarial mode: test_takers.n_adapters is the number of test-taker particles; a swarm "
+            "needs at least 2, got 1$",
+        ),
+        (
+            "mode: adversarial\nscoring: {objective: novelty}\n",
+            None,
+            r"adversarial mode scores generators by difficulty against the test-taker swarm \(docs/method.md "
+            r"§6\); scoring.objective is 'novelty', expected 'difficulty'$",
+        ),
+        (
+            "mode: adversarial\ntest_takers: {extra: [{name: x, adapter: /a}]}\n",
+            None,
+            "adversarial mode: test_takers.extra is not supported",
+        ),
+        (
+            "mode: adversarial\nadversarial: {pso: {social: 0, repel: 0, initial_velocity: zero}}\n",
+            None,
+            "adversarial.pso: social 0, repel 0 and inertia 0.4 with initial_velocity 'zero' leave only the "
+            "cognitive term",
+        ),
+        ("mode: duel\n", None, "mode: Input should be 'data-swarms' or 'adversarial'"),
+        ("adversarial: {replacement_probability: 1.5}\n", None, "adversarial.replacement_probability"),
+        ("adversarial: {pool: sometimes}\n", None, "adversarial.pool: Input should be 'adversarial' or 'static'"),
+        ("adversarial: {pool_size: 0}\n", None, "adversarial.pool_size"),
     ],
 )
 def test_bad_configs_get_one_line_errors(tmp_path, text, overrides, message):

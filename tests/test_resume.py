@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from crash_run import run_and_kill
 from safetensors.torch import load_file
 from tiny import tiny_search_config
 
@@ -36,18 +34,6 @@ def _same_tensors(run_a: Path, run_b: Path, iteration: int) -> None:
     assert sa == sb
 
 
-def _run_and_kill(cfg, tmp_path: Path, point: str) -> None:
-    """Run the search in a subprocess (same Prefect server) that SIGKILLs itself at ``point``."""
-    from prefect.settings import PREFECT_API_URL
-
-    config_file = tmp_path / "config.json"
-    config_file.write_text(json.dumps(cfg.model_dump(mode="json")))
-    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(HERE.parent)}
-    command = [sys.executable, str(HERE / "crash_run.py"), str(config_file), point]
-    proc = subprocess.run(command, env=env, capture_output=True, timeout=600)
-    assert proc.returncode == -9, proc.stderr.decode()[-3000:]
-
-
 @pytest.fixture(scope="module")
 def reference_run(prefect_harness, format_model_dir, tmp_path_factory):
     """An uninterrupted 3-iteration search; its run folder and summary."""
@@ -66,7 +52,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(reference_run, format_mo
 
     reference_dir, reference = reference_run
     cfg = tiny_search_config(format_model_dir, tmp_path, "crash", **{"pso.max_iterations": 3})
-    _run_and_kill(cfg, tmp_path, point)
+    run_and_kill(cfg, tmp_path, point)
     run = tmp_path / "crash"
     pointer = json.loads((run / "checkpoint.json").read_text())
     stage, k = point.split(":")
@@ -163,7 +149,7 @@ def test_cli_resume_of_an_interrupted_run(prefect_harness, format_model_dir, tmp
 
     reference_dir, reference = reference_run
     cfg = tiny_search_config(format_model_dir, tmp_path, "crash", **{"pso.max_iterations": 3})
-    _run_and_kill(cfg, tmp_path, "scoring:2")
+    run_and_kill(cfg, tmp_path, "scoring:2")
     result = CliRunner().invoke(app, ["resume", str(tmp_path / "crash")], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "done" in result.output

@@ -66,6 +66,19 @@ def build_test_takers(config: RunConfig, info: RunInfo, manifest: AdapterManifes
     return TestTakers(takers, local)
 
 
+def swarm_test_takers(config: RunConfig, info: RunInfo, run: Store, iteration: int) -> TestTakers:
+    """The test-taker swarm's particles at ``swarms/test_takers/iter_<iteration>`` as test takers on one local
+    backend (Adversarial Swarms, docs/method.md §6), named as the particles (``t0``, ``t1``, ...)."""
+    from ..pso import load_swarm_state
+    from ..seeding import TEST_TAKER_SWARM
+    from .layout import swarm_key
+
+    state = load_swarm_state(run, swarm_key(TEST_TAKER_SWARM, iteration))
+    lora = state.metadata["lora_config"]
+    local = load_local(config, info, {n: (lora, x) for n, x in zip(state.names, state.positions, strict=True)})
+    return TestTakers([TestTaker(n, local.backend, n) for n in state.names], local)
+
+
 def build_run_judge(config: RunConfig, name: str, local: LoadedModel, domain: str, stage: str) -> Judge:
     """The registered judge ``name`` (``judge.name`` or ``judge.dev_name``) on the run's local models, its
     random stream labelled ``stage`` (docs/method.md §3).

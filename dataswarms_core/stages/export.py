@@ -7,6 +7,8 @@ Export layout under the run root::
     packages/iter_NNNN/             the benchmark package (see dataswarms_core.stages.package)
     export/metrics.parquet|.csv     one row per (iteration, particle)
     export/utilities.png, report.md
+    export/test_taker_adapter/, test_takers.csv|.parquet, generalisation.csv|.png, pool_items.jsonl
+                                    adversarial mode only (see dataswarms_core.stages.adversarial)
     summary.json
 """
 
@@ -65,8 +67,14 @@ def export_run(
     metrics_csv = run.write_csv(f"{EXPORT_DIR}/metrics.csv", frame)
     plot_url = run.write_bytes(f"{EXPORT_DIR}/utilities.png", plot_utilities(frame))
     first = scoring[0]
+    adversarial = None
+    if config.mode == "adversarial":
+        from .adversarial import export_adversarial
+
+        adversarial = export_adversarial(config, info, run, iterations)
     summary = RunSummary(
         run_name=info.run_name,
+        mode=config.mode,
         swarm=swarm,
         seed=config.seed,
         base_model=config.model.base_model,
@@ -129,8 +137,13 @@ def export_run(
             utilities_plot=plot_url,
             report=run.url(f"{EXPORT_DIR}/report.md"),
             last_checkpoint=run.url(swarm_key(swarm, iterations)),
+            **(adversarial.outputs if adversarial else {}),
         ),
+        adversarial=adversarial.summary if adversarial else None,
     )
-    run.write_text(f"{EXPORT_DIR}/report.md", report_markdown(summary, frame, rows))
+    report = report_markdown(summary, frame, rows)
+    if adversarial is not None:
+        report += "\n" + adversarial.markdown
+    run.write_text(f"{EXPORT_DIR}/report.md", report)
     summary.write(run, "summary.json")
     return summary

@@ -15,10 +15,13 @@ Run layout under ``<storage.root>/<run_name>`` (format version 2; the schema of 
     iterations/iter_NNNN/answers.parquet           every test taker's answer and its judge score
     iterations/iter_NNNN/<swarm>/scoring.json      score matrix, utilities, judge failures, timings
     iterations/iter_NNNN/<swarm>/pso.json          what the swarm update did
+    iterations/iter_NNNN/test_takers/answers.parquet, held_out.json
+                                                   Adversarial Swarms: pool answers, the curve's point
+    pools/iter_NNNN/pool.jsonl, pool.json          Adversarial Swarms: the pool ready at iteration NNNN
     export/...                                     see ``stages/export.py``
     summary.json
 
-A swarm is named (``generators`` now; ``test_takers`` for Adversarial Swarms): its checkpoints, reports and
+A swarm is named (``generators``; ``test_takers`` in Adversarial Swarms): its checkpoints, reports and
 random streams carry the name. Trained seed generators and test takers live in
 ``<storage.root>/_cache/<kind>/<key>/`` where the key hashes everything they depend on, so another run with
 the same data and settings reuses them.
@@ -34,6 +37,7 @@ from ..records import CheckpointPointer, Progress
 from ..storage import Store, join
 
 SWARMS_DIR = "swarms"
+POOLS_DIR = "pools"
 ITER_DIR = "iterations"
 CHECKPOINT_POINTER = "checkpoint.json"
 PROGRESS = "progress.json"
@@ -45,6 +49,11 @@ ADAPTER_ORIGIN = "dataswarms.json"  # beside an exported adapter: its AdapterOri
 def swarm_key(swarm: str, iteration: int) -> str:
     """Key of swarm ``swarm``'s checkpoint ready for evaluation at ``iteration``."""
     return f"{SWARMS_DIR}/{swarm}/iter_{iteration:04d}"
+
+
+def pool_key(iteration: int) -> str:
+    """Key of the Adversarial Swarms pool folder ready at ``iteration`` (``pool.jsonl``, ``pool.json``)."""
+    return f"{POOLS_DIR}/iter_{iteration:04d}"
 
 
 def iter_key(iteration: int, name: str = "") -> str:
@@ -62,14 +71,16 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def default_run_name(config: RunConfig, flow_run_id: str | None = None) -> str:
-    """``<task>-<objective>-<UTC yyyymmdd-HHMMSS>``, or ``<task>-<objective>-<flow run id prefix>`` inside a
-    flow run (so every retry of that flow run finds the same run folder). The task part is the task file's
+def default_run_name(config: RunConfig, flow_run_id: str | None = None, stamp: str | None = None) -> str:
+    """``<task>-<objective>-<UTC yyyymmdd-HHMMSS>`` (adversarial mode: ``<task>-<pool>-...``, pool ``adversarial`` or ``static``), or
+    ``<task>-<objective>-<flow run id prefix>`` inside a flow run (so every retry of that flow run finds the same run folder). The task part is the task file's
     name reduced to letters, digits and ``-`` (always a valid run name)."""
     stem = config.task.source.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
     task = re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-")[:60] or "task"
-    stamp = flow_run_id.split("-")[0] if flow_run_id else datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{task}-{config.scoring.objective}-{stamp}"[:128]
+    if stamp is None:  # a given stamp names runs made together (dataswarms run --pool both) alike
+        stamp = flow_run_id.split("-")[0] if flow_run_id else datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    what = config.adversarial.pool if config.mode == "adversarial" else config.scoring.objective
+    return f"{task}-{what}-{stamp}"[:128]
 
 
 def run_store(config: RunConfig) -> Store:
@@ -104,15 +115,17 @@ def write_progress(
 
 
 def write_checkpoint_pointer(
-    run: Store, iteration: int, swarms: list[str], stopped: str | None
+    run: Store, iteration: int, swarms: list[str], stopped: str | None, pool: bool = False
 ) -> CheckpointPointer:
-    """Point at the newest complete checkpoint of every swarm. Written last, after the checkpoints and the
-    iteration's artifacts, so a reader (a resumed run) never follows it to a half-written checkpoint."""
+    """Point at the newest complete checkpoint of every swarm (and, with ``pool``, the Adversarial Swarms
+    pool of ``iteration``). Written last, after the checkpoints and the iteration's artifacts, so a reader (a
+    resumed run) never follows it to a half-written checkpoint."""
     pointer = CheckpointPointer(
         iteration=iteration,
         swarms={s: swarm_key(s, iteration) for s in swarms},
         stopped=stopped,
         written=now(),
+        pool=pool_key(iteration) if pool else None,
     )
     pointer.write(run, CHECKPOINT_POINTER)
     return pointer

@@ -32,7 +32,7 @@ from ..errors import ConfigMismatchError
 from ..harness import harness_task_name, write_inspect_task, write_lm_eval_task
 from ..model_spec import check_model_spec, parse_model_spec
 from ..models import canonical_model_name, model_fingerprint, resolve_model
-from ..pso import load_swarm_state
+from ..pso import SwarmState, load_swarm_state
 from ..records import (
     AdapterOrigin,
     BenchmarkItem,
@@ -227,6 +227,26 @@ def local_run_info(config: RunConfig, run: Store) -> RunInfo:
     return info.model_copy(update={"model_path": str(path)})
 
 
+def write_global_best(config: RunConfig, info: RunInfo, store: Store, key: str, state: SwarmState) -> dict:
+    """Write the global best of ``state`` as a PEFT adapter folder ``key`` of ``store``, with a portable
+    ``base_model_name_or_path`` and its :class:`~dataswarms_core.records.AdapterOrigin` (``dataswarms.json``).
+
+    Returns:
+        The adapter configuration written (``adapter_config.json``).
+    """
+    lora = dict(state.metadata["lora_config"])
+    base_name = canonical_model_name(config.model.base_model)
+    lora["base_model_name_or_path"] = base_name  # portable, not this machine's path
+    write_adapter(store, key, lora, state.global_best)
+    AdapterOrigin(
+        base_model=config.model.base_model, base_model_name_or_path=base_name,
+        model_fingerprint=info.model_fingerprint, run_name=info.run_name, config_hash=info.config_hash,
+        swarm=state.swarm, particle=state.names[state.global_best_particle], iteration=state.global_best_iteration,
+        utility=state.global_best_utility,
+    ).write(store, f"{key}/{ADAPTER_ORIGIN}")  # fmt: skip
+    return lora
+
+
 def write_package(
     config: RunConfig, info: RunInfo, run: Store, iteration: int | None = None, swarm: str = GENERATOR_SWARM
 ) -> BenchmarkManifest:
@@ -255,15 +275,8 @@ def write_package(
             folder.remove(name)
     state = load_swarm_state(run, swarm_key(swarm, k))
     best = state.names[state.global_best_particle]
-    lora = dict(state.metadata["lora_config"])
-    base_name = canonical_model_name(config.model.base_model)
-    lora["base_model_name_or_path"] = base_name  # portable, not this machine's path
-    write_adapter(folder, "adapter", lora, state.global_best)
-    AdapterOrigin(
-        base_model=config.model.base_model, base_model_name_or_path=base_name,
-        model_fingerprint=info.model_fingerprint, run_name=info.run_name, config_hash=info.config_hash,
-        swarm=swarm, particle=best, iteration=state.global_best_iteration, utility=state.global_best_utility,
-    ).write(folder, f"adapter/{ADAPTER_ORIGIN}")  # fmt: skip
+    lora = write_global_best(config, info, folder, "adapter", state)
+    base_name = lora["base_model_name_or_path"]
 
     task = load_run_task(config, info)
     if config.export.answers == "reference-model":  # a bad reference model fails before any sampling

@@ -4,23 +4,41 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 
 from ..adapters import check_same_lora_config
 from ..config import RunConfig
-from ..pso import init_swarm, load_swarm_state, save_swarm_state, update_swarm
-from ..records import AdapterManifest, CheckpointPointer, ScoringReport, SwarmStepReport
+from ..pso import PSOConfig, init_swarm, load_swarm_state, save_swarm_state, update_swarm
+from ..records import (
+    AdapterManifest,
+    CheckpointPointer,
+    PoolScoringReport,
+    ScoringReport,
+    SwarmStepReport,
+)
+from ..seeding import TEST_TAKER_SWARM
 from ..stop import check_stop
 from ..storage import Store
 from .components import read_adapter_url
 from .layout import read_checkpoint_pointer, swarm_iter_key, swarm_key, write_checkpoint_pointer
 
 
-def init_swarms(config: RunConfig, run: Store, manifests: Mapping[str, AdapterManifest]) -> CheckpointPointer:
+def swarm_pso(config: RunConfig, swarm: str) -> PSOConfig:
+    """The PSO settings of ``swarm``: ``adversarial.pso`` for the test-taker swarm, else ``pso``."""
+    return config.adversarial.pso if swarm == TEST_TAKER_SWARM else config.pso
+
+
+def init_swarms(
+    config: RunConfig,
+    run: Store,
+    manifests: Mapping[str, AdapterManifest],
+    before_pointer: Callable[[], object] | None = None,
+) -> CheckpointPointer:
     """Build each named swarm from its trained adapters (swarm name → manifest), write checkpoints
-    ``swarms/<name>/iter_0000`` and then the checkpoint pointer — or, when the run already has a pointer
-    (a resumed run), return it unchanged.
+    ``swarms/<name>/iter_0000``, call ``before_pointer`` (Adversarial Swarms: it writes the initial pool) and
+    then write the checkpoint pointer — or, when the run already has a pointer (a resumed run), return it
+    unchanged.
 
     Raises:
         InvalidParticleError: a swarm's adapters disagree in LoRA configuration or tensors.
@@ -42,11 +60,13 @@ def init_swarms(config: RunConfig, run: Store, manifests: Mapping[str, AdapterMa
             positions.append(tensors)
         check_same_lora_config(configs)
         state = init_swarm(
-            positions, config.pso, config.seed, names=names, metadata={"lora_config": configs[names[0]]},
+            positions, swarm_pso(config, swarm), config.seed, names=names, metadata={"lora_config": configs[names[0]]},
             swarm=swarm,
         )  # fmt: skip
         save_swarm_state(state, run, swarm_key(swarm, 0))
-    return write_checkpoint_pointer(run, 0, list(manifests), None)
+    if before_pointer is not None:
+        before_pointer()
+    return write_checkpoint_pointer(run, 0, list(manifests), None, pool=before_pointer is not None)
 
 
 def pso_step(config: RunConfig, run: Store, iteration: int, swarm: str) -> SwarmStepReport:
@@ -65,8 +85,9 @@ def pso_step(config: RunConfig, run: Store, iteration: int, swarm: str) -> Swarm
     check_stop()  # a stop requested while a library swallowed the interrupt ends the run here
     t0 = time.perf_counter()
     state = load_swarm_state(run, swarm_key(swarm, iteration))
-    utilities = ScoringReport.read(run, swarm_iter_key(iteration, swarm, "scoring.json")).utilities
-    update = asdict(update_swarm(state, utilities, config.pso))
+    report_type = PoolScoringReport if swarm == TEST_TAKER_SWARM else ScoringReport
+    utilities = report_type.read(run, swarm_iter_key(iteration, swarm, "scoring.json")).utilities
+    update = asdict(update_swarm(state, utilities, swarm_pso(config, swarm)))
     url = save_swarm_state(state, run, swarm_key(swarm, iteration + 1))
     report = SwarmStepReport(
         swarm=swarm,

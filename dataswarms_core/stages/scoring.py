@@ -18,7 +18,7 @@ from ..scoring import answer, answer_failure_kinds, compute_objectives, judge_an
 from ..seeding import GENERATOR_SWARM, derive_seed
 from ..stop import check_stop
 from ..storage import Store
-from .components import build_run_judge, build_test_takers, realistic_corpus
+from .components import build_run_judge, build_test_takers, realistic_corpus, swarm_test_takers
 from .layout import REFERENCE_SCORES, iter_key, swarm_iter_key, swarm_key
 from .setup import load_run_task
 
@@ -94,7 +94,8 @@ def score(
     swarm's utilities; writes ``answers.parquet`` and ``<swarm>/scoring.json``.
 
     Args:
-        manifest: the trained LoRA test takers.
+        manifest: the trained LoRA test takers. In adversarial mode (docs/method.md §6) the test takers are
+            instead the test-taker swarm's particles at iteration k (:func:`.components.swarm_test_takers`).
 
     Returns:
         The :class:`~dataswarms_core.records.ScoringReport`: score matrix (G × T, None where empty),
@@ -111,7 +112,10 @@ def score(
     items = [
         ItemRow.model_validate(r).model_dump() for r in run.read_jsonl(iter_key(iteration, "items.jsonl"))
     ]
-    takers = build_test_takers(config, info, manifest)
+    if config.mode == "adversarial":
+        takers = swarm_test_takers(config, info, run, iteration)
+    else:
+        takers = build_test_takers(config, info, manifest)
     s = config.scoring
     rows = answer(
         items,

@@ -59,6 +59,31 @@ def load_run_task(config: RunConfig, info: RunInfo | None = None) -> Task:
     return task
 
 
+def _check_adversarial_task(config: RunConfig, task: Task) -> None:
+    """Adversarial mode's needs of the task (docs/method.md §6): a pool no larger than the dev split, and a
+    test split with reference answers for the generalisation curve.
+
+    Raises:
+        DataError: naming the file and what was expected.
+    """
+    source, a = config.task.source, config.adversarial
+    if a.pool_size > len(task.dev):
+        raise DataError(
+            f"{source}: adversarial.pool_size {a.pool_size} is larger than the dev split ({len(task.dev)} items); "
+            f"use at most {len(task.dev)}"
+        )
+    if len(task.test) == 0:
+        raise DataError(
+            f"{source}: no test split; adversarial mode scores each iteration's best test taker on held-out test "
+            "items (adversarial.test_items), so the task needs a 'test' split"
+        )
+    if task.test["output"].isna().all():
+        raise DataError(
+            f"{source}: the test items carry no 'output'; adversarial mode scores held-out answers against "
+            "reference answers"
+        )
+
+
 def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> None:
     """Check the inputs a run needs before anything starts (fast; converts and trains nothing, writes only a
     probe object it removes): the task file, the base model, that ``storage.root`` can be written, the run
@@ -77,6 +102,8 @@ def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> N
             f"{config.task.source}: {len(task.dev)} dev items{repeated}, but {k} seed generators and "
             f"{g.items_shown} shown + {g.items_written} written items per call need at least {need}"
         )
+    if config.mode == "adversarial":
+        _check_adversarial_task(config, task)
     check_model(config.model.base_model)
     pick_device(config.model.device)
     for where, lora in (

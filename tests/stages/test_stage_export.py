@@ -41,7 +41,7 @@ def test_summary_json(exported):
     assert summary.empty_generators == len(scoring.empty_generators)
     assert summary.reference_scores is None  # difficulty needs none
     assert summary.config_hash == info.config_hash and summary.resumes == 0
-    for url in summary.outputs.model_dump().values():
+    for url in summary.outputs.model_dump(exclude_none=True).values():
         assert Path(url).exists(), url
     assert summary.outputs.last_checkpoint == run.url("swarms/generators/iter_0001")
     metrics = pd.read_csv(summary.outputs.metrics_csv)

@@ -143,3 +143,39 @@ def test_config_differences_ignore_storage(started, tiny_model_dir, tmp_path):
         "gone: 1 → None",
         "pso.inertia: 0.4 → 0.5",
     ]
+
+
+def test_adversarial_preflight_refuses_a_task_it_cannot_run(tiny_model_dir, tmp_path):
+    """A pool larger than the dev split, a task without a test split, and test items without reference
+    answers: one-line errors naming the file, before anything runs (docs/method.md §6)."""
+    from dataswarms_core.errors import DataError
+
+    dev = [{"input": f"Question {i}: what is {i} + {i}?", "output": str(2 * i)} for i in range(12)]
+    test = [{"input": f"Test {i}: what is {i} + 1?", "output": str(i + 1)} for i in range(3)]
+    cases = {
+        "pool.json": ({"dev": dev, "test": test}, {"adversarial.pool_size": 13},
+                      r"pool.json: adversarial.pool_size 13 is larger than the dev split \(12 items\); use at most 12$"),
+        "no-test.json": ({"dev": dev}, {}, "no-test.json: no test split; adversarial mode scores each iteration's "
+                         r"best test taker on held-out test items \(adversarial.test_items\)"),
+        "no-answers.json": ({"dev": dev, "test": [{"input": t["input"]} for t in test]}, {},
+                            "no-answers.json: the test items carry no 'output'"),
+    }  # fmt: skip
+    for name, (data, overrides, message) in cases.items():
+        (tmp_path / name).write_text(json.dumps(data))
+        cfg = tiny_search_config(
+            tiny_model_dir, tmp_path / "runs", "adv", **{
+                "mode": "adversarial", "task.source": str(tmp_path / name), "test_takers.n_adapters": 2,
+                "adversarial.pool_size": 12, **overrides,
+            },
+        )  # fmt: skip
+        with pytest.raises(DataError, match=message) as err:
+            stages.preflight(cfg)
+        assert "\n" not in str(err.value)
+        assert not (tmp_path / "runs" / "adv").exists()  # nothing was started
+    ok = tiny_search_config(
+        tiny_model_dir, tmp_path / "runs", "adv", **{
+            "mode": "adversarial", "task.source": str(tmp_path / "pool.json"), "test_takers.n_adapters": 2,
+            "adversarial.pool_size": 12,
+        },
+    )  # fmt: skip
+    stages.preflight(ok)

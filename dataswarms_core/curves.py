@@ -35,38 +35,34 @@ def curve_frame(curves: Mapping[str, Sequence[CurvePoint]]) -> Any:
 
 
 def plot_curves(frame: Any, title: str = "generalisation") -> bytes:
-    """PNG: held-out test score of the best test taker per iteration, one solid line per run, its pool score
-    dashed and its held-out accuracy (against reference answers) dotted in the same colour; a missing score is a
-    gap, never a 0."""
+    """PNG of two panels. Left: held-out test score of the best test taker per iteration, one solid line per
+    run, its pool score dashed in the same colour. Right: its held-out accuracy against the reference answers.
+    Runs get their own marker and line width, so identical curves stay visible one over the other; a missing
+    score is a gap, never a 0."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5), dpi=120)
     for i, (label, part) in enumerate(frame.groupby("run", sort=False)):
-        colour = f"C{i}"
-        ax.plot(
-            part["iteration"],
-            part["held_out_score"],
-            marker="o",
-            color=colour,
-            label=f"{label}: held-out test",
+        style = {"color": f"C{i}", "marker": "osD^v"[i % 5], "markersize": max(9 - 2 * i, 4),
+                 "linewidth": max(3.0 - 1.0 * i, 1.0)}  # fmt: skip
+        left.plot(part["iteration"], part["held_out_score"], label=f"{label}: held-out test", **style)
+        left.plot(
+            part["iteration"], part["pool_score"], linestyle="--", alpha=0.6, label=f"{label}: pool", **style
         )
-        ax.plot(
-            part["iteration"],
-            part["pool_score"],
-            linestyle="--",
-            color=colour,
-            alpha=0.6,
-            label=f"{label}: pool",
-        )
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("best test taker's mean score")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+        right.plot(part["iteration"], part["held_out_accuracy"], label=label, **style)
+    for ax, ylabel in (
+        (left, "best test taker's mean judge score"),
+        (right, "held-out accuracy (references)"),
+    ):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
     return png_bytes(fig)
 
 

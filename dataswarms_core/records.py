@@ -484,6 +484,9 @@ class AdversarialSummary(Row):
     global_best_utility: float
     global_best_particle: str
     global_best_iteration: int
+    stopped: str | None = Field(
+        None, description="Why the test-taker swarm stopped (the run ends when either swarm stops)."
+    )
     step_length_history: list[float | None]
     curve: list[CurvePoint]
     generated_items: int = Field(description="Distinct generated items that entered the pool.")

@@ -162,6 +162,37 @@ def judge_answers(
     return rows
 
 
+@dataclass(frozen=True)
+class TakerScores:
+    """Each test taker's judged answers summed up (reference scores, the Adversarial Swarms pool).
+
+    Attributes:
+        means: test taker → mean judge score over its judged answers, in [0, 1]; None when none was judged.
+        judged: test taker → answers judged.
+        judge_failures: test taker → answers given but not judged (``score`` None).
+        answer_failures: test taker → the reasons of the answers that failed (never judged).
+    """
+
+    means: dict[str, float | None]
+    judged: dict[str, int]
+    judge_failures: dict[str, int]
+    answer_failures: dict[str, list[str]]
+
+
+def scores_per_test_taker(rows: Sequence[Mapping[str, Any]], test_takers: Sequence[str]) -> TakerScores:
+    """Sum up judged answer rows (``test_taker``, ``score``, ``answer_failure``) per test taker: failures are
+    counted apart and left out of the means, never scored 0."""
+    means, judged, failed, unanswered = {}, {}, {}, {}
+    for name in test_takers:
+        mine = [r for r in rows if r["test_taker"] == name]
+        got = [r["score"] for r in mine if r["score"] is not None]
+        unanswered[name] = [str(r["answer_failure"]) for r in mine if r.get("answer_failure")]
+        failed[name] = sum(1 for r in mine if r["score"] is None and not r.get("answer_failure"))
+        judged[name] = len(got)
+        means[name] = sum(got) / len(got) if got else None
+    return TakerScores(means, judged, failed, unanswered)
+
+
 def score_matrix(
     answers: Sequence[Mapping[str, Any]], generators: Sequence[str], test_takers: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -79,7 +79,7 @@ def main() -> None:
 
         def pool_judge_answers(judge, rows, with_references=False):
             out = real_pool_judge(judge, rows, with_references)
-            if not with_references:  # the pool's judgement (held-out answers are judged with references)
+            if rows and "pool_index" in rows[0]:  # the pool's judgement, not the held-out answers
                 pool_calls.append(1)
                 if len(pool_calls) == k + 1:
                     _die()

@@ -199,3 +199,52 @@ def test_killed_adversarial_run_resumes_to_the_uninterrupted_result(
     for k in range(4):
         pool = f"pools/iter_{k:04d}/pool.jsonl"
         assert (reference_dir / pool).read_text() == (run / pool).read_text(), pool
+
+
+def test_resume_checks_the_pool_and_never_changes_the_mode(both_runs, format_model_dir, tmp_path):
+    import shutil
+
+    from dataswarms_core import stages
+    from dataswarms_core.errors import ConfigMismatchError, StorageError
+
+    _, runs = both_runs
+    shutil.copytree(runs["adversarial"][0], tmp_path / "adv-adversarial")
+    cfg = adversarial_config(
+        format_model_dir, tmp_path, "adv-adversarial", **{"adversarial.pool": "adversarial"}
+    )
+    stages.preflight(cfg, resume=True)  # the copy is a complete run folder
+    one_swarm = tiny_search_config(format_model_dir, tmp_path, "adv-adversarial", **{"pso.max_iterations": 3})
+    with pytest.raises(
+        ConfigMismatchError, match="this adversarial run cannot be resumed in data-swarms mode"
+    ):
+        stages.preflight(one_swarm, resume=True, force=True)
+    (tmp_path / "adv-adversarial/pools/iter_0003/pool.json").unlink()
+    with pytest.raises(StorageError, match=r"checkpoint.json: names pool pools/iter_0003, which is missing"):
+        stages.preflight(cfg, resume=True)
+
+
+def test_compare_puts_both_curves_in_one_table_and_plot(both_runs, exported, tmp_path):
+    from typer.testing import CliRunner
+
+    from dataswarms.flows.cli import app
+
+    root, runs = both_runs
+    adversarial, static = (str(runs[p][0]) for p in ("adversarial", "static"))
+    result = CliRunner().invoke(
+        app, ["compare", adversarial, static, "--output", str(tmp_path / "cmp")], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "cmp/comparison.md").read_text()
+    assert "| iteration | adversarial: held-out | adversarial: accuracy |" in table
+    assert "static: held-out" in table and "(never replaced)" in table
+    curve = pd.read_csv(tmp_path / "cmp/generalisation.csv")
+    assert sorted(set(curve["run"])) == ["adversarial", "static"] and len(curve) == 6
+    for pool in ("adversarial", "static"):
+        mine = curve[curve["run"] == pool]
+        want = [p.held_out_score for p in runs[pool][1].adversarial.curve]
+        assert mine["held_out_score"].tolist() == pytest.approx(want, nan_ok=True)
+    assert (tmp_path / "cmp/generalisation.png").read_bytes().startswith(b"\x89PNG")
+    # A search of the other mode is refused in one line.
+    _, _, search_run, *_ = exported
+    result = CliRunner().invoke(app, ["compare", adversarial, search_run.root], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "is a data-swarms run; compare needs adversarial runs" in result.output

@@ -185,3 +185,37 @@ def test_a_stop_before_the_flow_starts_ends_the_command_quietly(tmp_path, monkey
     assert result.exit_code == code, result.output
     assert "Aborted" not in result.output and "Traceback" not in result.output
     assert signal.getsignal(signal.SIGTERM) is before and stop.stop_requested() is None
+
+
+def test_adversarial_options_are_checked_up_front(tmp_path, tiny_model_dir):
+    """--mode and --pool: one line, exit 2, nothing started (docs/method.md §6)."""
+    out = ["--output", str(tmp_path / "runs")]
+    for args, message in [
+        (["--pool", "static"], "--pool static applies to adversarial mode only; add --mode adversarial"),
+        (
+            ["--mode", "adversarial", "--pool", "sometimes"],
+            "adversarial.pool: Input should be 'adversarial' or",
+        ),
+        (["--mode", "duel"], "mode: Input should be 'data-swarms' or 'adversarial'"),
+        (
+            ["--mode", "adversarial", "--objective", "novelty"],
+            "scoring.objective is 'novelty', expected 'difficulty'",
+        ),
+    ]:
+        result = runner.invoke(app, ["run", *args, *out], env={"COLUMNS": "300"})
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+    small = tmp_path / "small.yaml"
+    small.write_text("mode: adversarial\nadversarial: {pool_size: 301}\n")
+    result = runner.invoke(
+        app, ["run", "--config", str(small), *out, "--pool", "both"], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 2 and "adversarial.pool_size 301 is larger than the dev split (300 items)" in (
+        result.output
+    )
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_compare_refuses_what_it_cannot_compare(tmp_path):
+    result = runner.invoke(app, ["compare", str(tmp_path / "nowhere")], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "nowhere" in result.output and "Traceback" not in result.output

@@ -98,3 +98,46 @@ def test_cli_search_with_smollm2(prefect_harness, tmp_path):
     assert all(
         r["items"] == len(rows) and r["mean"] is not None and 0 <= r["mean"] <= 1 for r in board["rows"]
     )
+
+
+ADVERSARIAL = {
+    **CONFIG,
+    "mode": "adversarial",
+    "seed_generators": {**CONFIG["seed_generators"], "steps": 1},
+    "test_takers": {**CONFIG["test_takers"], "include_base": False, "n_adapters": 2},
+    "generation": {**CONFIG["generation"], "calls_per_generator": 1},
+    "pso": {"max_iterations": 2},
+    "adversarial": {"pool_size": 6, "test_items": 4, "replacement_probability": 0.5},
+    "export": {"items": 2, "max_extra_calls": 2, "answers": "none", "test_items": 2},
+}  # fmt: skip
+
+
+def test_adversarial_swarms_with_smollm2(prefect_harness, tmp_path):
+    """Adversarial Swarms with the real SmolLM2 on the bundled GSM8K, 2 iterations: both swarms move, generated
+    items enter the pool, the curve has a point per iteration, the test-taker global best loads with PEFT."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from dataswarms.flows.search import data_swarms_search
+    from dataswarms_core.config import RunConfig
+
+    cfg = RunConfig.model_validate({**ADVERSARIAL, "storage": {"root": str(tmp_path)}, "run_name": "adv"})
+    summary = data_swarms_search(cfg)
+    run, a = tmp_path / "adv", summary.adversarial
+    assert summary.mode == "adversarial" and summary.iterations_completed == 2
+    assert [sorted(u) for u in a.utility_history] == [["t0", "t1"]] * 2
+    assert all(0.0 < u <= 1.0 for h in a.utility_history for u in h.values())  # real judge scores on the pool
+    assert [p.iteration for p in a.curve] == [0, 1] and all(p.held_out_score is not None for p in a.curve)
+    assert all(p.held_out_accuracy is not None for p in a.curve)  # SmolLM2's answers against GSM8K references
+    assert a.judge_failures == 0 and a.held_out_items == 4
+    assert summary.step_length_history[0] == 1.0 and a.step_length_history[0] == 1.0  # both swarms moved
+    pools = [json.loads((run / f"pools/iter_{k:04d}/pool.json").read_text()) for k in range(3)]
+    assert [p["iteration"] for p in pools] == [0, 1, 2] and pools[0]["generated"] == 0
+    for k in (1, 2):  # the pool of iteration k - 1 drew from the items the moved generators wrote
+        written = (run / f"iterations/iter_{k:04d}/items.jsonl").read_text().splitlines()
+        assert pools[k]["generated_available"] == len(written)
+        assert a.curve[k - 1].generated_share == pools[k]["generated_share"] == pools[k]["generated"] / 6
+    adapter = Path(summary.outputs.test_taker_adapter)
+    run_info = json.loads((run / "run.json").read_text())
+    PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(run_info["model_path"]), adapter)
+    assert "Generalisation curve" in (run / "export/report.md").read_text()

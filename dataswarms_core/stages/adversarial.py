@@ -33,26 +33,18 @@ from ..records import (
     RunInfo,
     SwarmStepReport,
 )
-from ..scoring import TestTaker, answer, judge_answers
+from ..scoring import TestTaker, answer, judge_answers, scores_per_test_taker
 from ..seeding import TEST_TAKER_SWARM, derive_seed, swarm_stream
 from ..stop import check_stop
 from ..storage import Store
 from .components import build_run_judge, load_local, swarm_test_takers
 from .layout import iter_key, pool_key, swarm_iter_key, swarm_key
 from .package import item_id
+from .scoring import answer_settings
 from .setup import load_run_task
 
 POOL_FILE = "pool.jsonl"
 POOL_REPORT = "pool.json"
-
-
-def _settings(config: RunConfig) -> dict[str, float | int]:
-    s = config.scoring
-    return {
-        "max_new_tokens": s.answer_max_new_tokens,
-        "temperature": s.answer_temperature,
-        "batch_size": s.batch_size,
-    }
 
 
 def pool_seed(config: RunConfig, iteration: int) -> int:
@@ -149,31 +141,28 @@ def score_test_takers(config: RunConfig, info: RunInfo, run: Store, iteration: i
     rows = answer(
         items,
         takers.takers,
-        **_settings(config),
+        **answer_settings(config),
         run_seed=config.seed,
         stage="pool-answers",
         iteration=iteration,
     )
     judge = build_run_judge(config, config.judge.name, takers.local, task.domain, f"pool-judge-{iteration}")
     judge_answers(judge, rows)
-    utilities, judged, failures, unanswered = [], {}, {}, {}
-    for name in takers.names:
-        mine = [r for r in rows if r["test_taker"] == name]
-        got = [r["score"] for r in mine if r["score"] is not None]
-        unanswered[name] = sum(1 for r in mine if r.get("answer_failure"))
-        failures[name] = sum(1 for r in mine if r["score"] is None and not r.get("answer_failure"))
-        if not got:
+    summed = scores_per_test_taker(rows, takers.names)
+    failures = summed.judge_failures
+    unanswered = {name: len(reasons) for name, reasons in summed.answer_failures.items()}
+    for name, mean in summed.means.items():
+        if mean is None:
             raise ScoringError(
-                f"test taker {name}: none of its {len(mine)} answers on the pool of iteration {iteration} could "
+                f"test taker {name}: none of its {len(pool)} answers on the pool of iteration {iteration} could "
                 f"be judged ({judge.name} judge: {failures[name]} judge failures, {unanswered[name]} answer "
                 "failures); no utility can be computed"
             )
-        judged[name] = len(got)
-        utilities.append(sum(got) / len(got))
     _write_answers(run, swarm_iter_key(iteration, TEST_TAKER_SWARM, "answers.parquet"), rows)
     report = PoolScoringReport(
         swarm=TEST_TAKER_SWARM, iteration=iteration, judge=judge.name, test_takers=takers.names,
-        utilities=utilities, judged=judged, judge_failures=failures, answer_failures=unanswered,
+        utilities=[summed.means[n] for n in takers.names], judged=summed.judged, judge_failures=failures,
+        answer_failures=unanswered,
         pool_size=len(pool), generated_share=generated_share(pool), seconds=round(time.perf_counter() - t0, 3),
     )  # fmt: skip
     report.write(run, swarm_iter_key(iteration, TEST_TAKER_SWARM, "scoring.json"))
@@ -227,7 +216,7 @@ def track_held_out(config: RunConfig, info: RunInfo, run: Store, iteration: int)
     local = load_local(config, info, {name: (state.metadata["lora_config"], state.positions[best])})
     items = held_out_items(config, task)
     rows = answer(
-        items, [TestTaker(name, local.backend, name)], **_settings(config), run_seed=config.seed,
+        items, [TestTaker(name, local.backend, name)], **answer_settings(config), run_seed=config.seed,
         stage="held-out-answers", iteration=iteration,
     )  # fmt: skip
     dev_rows = [dict(r) for r in rows]
@@ -348,7 +337,8 @@ def export_adversarial(config: RunConfig, info: RunInfo, run: Store, iterations:
         test_takers=state.names,
         utility_history=[dict(zip(s.test_takers, s.utilities, strict=True)) for s in scores],
         global_best_utility=state.global_best_utility, global_best_particle=state.names[state.global_best_particle],
-        global_best_iteration=state.global_best_iteration, step_length_history=[s.step_length for s in steps],
+        global_best_iteration=state.global_best_iteration,
+        stopped=state.stopped, step_length_history=[s.step_length for s in steps],
         curve=curve, generated_items=len({k[0] for k in entered}),
         judge_failures=sum(sum(s.judge_failures.values()) for s in scores),
         answer_failures=sum(sum(s.answer_failures.values()) for s in scores),

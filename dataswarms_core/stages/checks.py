@@ -103,8 +103,8 @@ def run_exists_message(store: Store) -> str:
 def check_run_folder(config: RunConfig, *, resume: bool, force: bool, task_hash: str) -> None:
     """Check the run folder before a run starts: a new run needs a free name; a resumed run needs every file it
     will trust to be readable and of this format version — ``run.json``, ``config.yaml`` (the same
-    configuration unless ``force``), the task file's hash (unless ``force``), ``checkpoint.json`` and the swarm
-    checkpoints it names, ``reference_scores.json``.
+    configuration unless ``force``; never another ``mode``), the task file's hash (unless ``force``),
+    ``checkpoint.json`` and the swarm checkpoints and pool it names, ``reference_scores.json``.
 
     Raises:
         StorageError / FormatError: a file is missing, unreadable, or of another format version (named).
@@ -123,6 +123,12 @@ def check_run_folder(config: RunConfig, *, resume: bool, force: bool, task_hash:
         raise StorageError(f"{store.url(CONFIG_FILE)}: invalid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(stored, dict):
         raise StorageError(f"{store.url(CONFIG_FILE)}: not a run configuration")
+    stored_mode = stored.get("mode", "data-swarms")
+    if stored_mode != config.mode:  # even with force: the checkpoints hold another set of swarms
+        raise ConfigMismatchError(
+            f"{store.root}: this {stored_mode} run cannot be resumed in {config.mode} mode (its checkpoints hold "
+            "other swarms); resume it with mode: " + stored_mode
+        )
     changes = config_differences(stored, config.public_dict())
     if changes and not force:
         raise ConfigMismatchError(
@@ -149,6 +155,11 @@ def check_run_folder(config: RunConfig, *, resume: bool, force: bool, task_hash:
                     f"{store.url(key)}/{STATE_FILE}: format version {version!r}, this dataswarms reads "
                     f"version {STATE_VERSION}"
                 )
+        if pointer.pool is not None and not store.exists(f"{pointer.pool}/pool.json"):
+            raise StorageError(
+                f"{store.url(CHECKPOINT_POINTER)}: names pool {pointer.pool}, which is missing or incomplete "
+                "(pool.json and pool.jsonl are needed)"
+            )
     if store.exists(REFERENCE_SCORES):
         ReferenceScores.read(store, REFERENCE_SCORES)
 

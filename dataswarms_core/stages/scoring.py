@@ -14,7 +14,7 @@ from ..errors import ScoringError
 from ..objectives import objective_needs
 from ..pso import load_swarm_state
 from ..records import AdapterManifest, AnswerRow, ItemRow, ReferenceScores, RunInfo, ScoringReport
-from ..scoring import answer, answer_failure_kinds, compute_objectives, judge_answers
+from ..scoring import answer, answer_failure_kinds, compute_objectives, judge_answers, scores_per_test_taker
 from ..seeding import GENERATOR_SWARM, derive_seed
 from ..stop import check_stop
 from ..storage import Store
@@ -25,7 +25,8 @@ from .setup import load_run_task
 ANSWER_COLUMNS = list(AnswerRow.model_fields)
 
 
-def _answer_settings(config: RunConfig) -> dict[str, float | int]:
+def answer_settings(config: RunConfig) -> dict[str, float | int]:
+    """The test takers' answer settings of ``scoring`` (max new tokens, temperature, batch size)."""
     s = config.scoring
     return {
         "max_new_tokens": s.answer_max_new_tokens,
@@ -57,25 +58,22 @@ def score_reference(
     items = [{"item": task.dev["input"][i], "output": task.dev["output"][i], "dev_index": i} for i in picked]
     takers = build_test_takers(config, info, manifest)
     rows = answer(
-        items, takers.takers, **_answer_settings(config), run_seed=config.seed, stage="reference-answers"
+        items, takers.takers, **answer_settings(config), run_seed=config.seed, stage="reference-answers"
     )
     judge = build_run_judge(config, config.judge.dev_name, takers.local, task.domain, "reference-judge")
     judge_answers(judge, rows, with_references=True)
-    scores, failures = {}, {}
-    for name in takers.names:
-        mine = [r for r in rows if r["test_taker"] == name]
-        got = [r["score"] for r in mine if r["score"] is not None]
-        failures[name] = sum(1 for r in mine if r["score"] is None and not r.get("answer_failure"))
-        unanswered = [r["answer_failure"] for r in mine if r.get("answer_failure")]
-        if not got:
+    summed = scores_per_test_taker(rows, takers.names)
+    for name, mean in summed.means.items():
+        unanswered = summed.answer_failures[name]
+        if mean is None:
             note = f"; {len(unanswered)} answers failed, e.g. {unanswered[0]!r}" if unanswered else ""
             raise ScoringError(
                 f"test taker {name}: none of its {n} answers on real dev items could be judged ({judge.name} judge)"
                 + note
             )
-        scores[name] = sum(got) / len(got)
     result = ReferenceScores(
-        test_takers=takers.names, scores=scores, judge=judge.name, items=n, judge_failures=failures,
+        test_takers=takers.names, scores=summed.means, judge=judge.name, items=n,
+        judge_failures=summed.judge_failures,
         seconds=round(time.perf_counter() - t0, 3),
     )  # fmt: skip
     result.write(run, REFERENCE_SCORES)
@@ -120,7 +118,7 @@ def score(
     rows = answer(
         items,
         takers.takers,
-        **_answer_settings(config),
+        **answer_settings(config),
         run_seed=config.seed,
         stage="answers",
         iteration=iteration,

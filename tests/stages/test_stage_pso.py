@@ -11,7 +11,7 @@ from tiny import hand_made_manifest, tiny_search_config
 
 from dataswarms_core import stages
 from dataswarms_core.pso import init_swarm, load_swarm_state, update_swarm
-from dataswarms_core.records import AdapterManifest, ScoringReport, SwarmStepReport
+from dataswarms_core.records import AdapterManifest, PoolScoringReport, ScoringReport, SwarmStepReport
 from dataswarms_core.seeding import derive_seed
 from dataswarms_core.stages.layout import swarm_iter_key, swarm_key
 
@@ -146,8 +146,13 @@ def test_named_swarms_have_their_own_random_streams(swarm_run):
     assert all(_same(a, b) for a, b in zip(gens.velocities, default.velocities, strict=True))
 
     # One step of each swarm with the same utilities draws other PSO factors.
-    for swarm in ("generators", "test_takers"):
-        _scoring(swarm, UTILITIES).write(run, swarm_iter_key(0, swarm, "scoring.json"))
+    _scoring("generators", UTILITIES).write(run, swarm_iter_key(0, "generators", "scoring.json"))
+    names = NAMES[: len(UTILITIES)]
+    PoolScoringReport(
+        swarm="test_takers", iteration=0, judge="expected-score", test_takers=names, utilities=UTILITIES,
+        judged=dict.fromkeys(names, 4), judge_failures=dict.fromkeys(names, 0),
+        answer_failures=dict.fromkeys(names, 0), pool_size=4, generated_share=0.25, seconds=0.0,
+    ).write(run, swarm_iter_key(0, "test_takers", "scoring.json"))  # fmt: skip
     step_g = stages.pso_step(cfg, run, 0, "generators")
     step_t = stages.pso_step(cfg, run, 0, "test_takers")
     assert step_t.swarm == "test_takers" and step_t.global_best_particle == "g1"

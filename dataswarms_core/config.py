@@ -509,7 +509,8 @@ class AdversarialConfig(_Section):
     )
     pso: PSOConfig = Field(
         default_factory=PSOConfig,
-        description="PSO settings of the test-taker swarm; the run ends when either swarm stops.",
+        description="PSO settings of the test-taker swarm; the run ends when either swarm stops (its "
+        "patience, or the smaller of pso.max_iterations and adversarial.pso.max_iterations).",
     )
 
 
@@ -695,6 +696,14 @@ class RunConfig(_Section):
             f"personal best, so no particle ever moves; set {where}.social > 0 (or {where}.repel > 0 with "
             f"repel_term on, or {where}.inertia > 0 with initial_velocity 'random')"
         )
+
+    @property
+    def max_iterations(self) -> int:
+        """The run's iteration limit: ``pso.max_iterations``; in adversarial mode the smaller of it and
+        ``adversarial.pso.max_iterations`` (the run ends when either swarm stops)."""
+        if self.mode == "adversarial":
+            return min(self.pso.max_iterations, self.adversarial.pso.max_iterations)
+        return self.pso.max_iterations
 
     def public_dict(self) -> dict[str, Any]:
         """The configuration as JSON-able data, without storage options (they may hold credentials)."""

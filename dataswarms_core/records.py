@@ -541,7 +541,10 @@ class RunSummary(Record):
     generators: list[str]
     test_takers: list[str]
     iterations_completed: int
-    stopped: str | None
+    stopped: str | None = Field(
+        description="Why the search stopped: the generator swarm's patience / max_iterations; in adversarial mode "
+        "\"test_takers: ...\" when the test-taker swarm stopped it."
+    )
     global_best_utility: float
     global_best_particle: str
     global_best_iteration: int

@@ -50,7 +50,7 @@ def print_run_header(console: Console, cfg: Any, store_root: str, *, resume: boo
     console.print(f"dataswarms {'resume' if resume else 'run'} {cfg.run_name} → {store_root}")
     console.print(
         f"task {cfg.task.source}, base model {cfg.model.base_model}, {cfg.seed_generators.n_generators} generators, "
-        f"objective {cfg.scoring.objective}, up to {cfg.pso.max_iterations} iterations, seed {cfg.seed}"
+        f"objective {cfg.scoring.objective}, up to {cfg.max_iterations} iterations, seed {cfg.seed}"
     )
 
 

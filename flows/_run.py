@@ -61,7 +61,7 @@ def execute(cfg: RunConfig, *, resume: bool, force: bool, retries: int, console:
     flow = data_swarms_search.with_options(**options)
     with stop_signals(), at_forced_exit(lambda signum: _print_forced_exit(store.root)):
         try:
-            with progress_display(console, store, cfg.pso.max_iterations), prefect_api():
+            with progress_display(console, store, cfg.max_iterations), prefect_api():
                 state = flow(cfg, resume=resume, force=force, return_state=True)
         except KeyboardInterrupt as exc:  # printed after the progress bar is gone: the last lines
             _print_interrupted(console, store.root)

@@ -381,8 +381,8 @@ def _print_comparison(console: Console, stores: list, cfg: Any, output: str | No
 def compare(
     run_urls: Annotated[
         list[str],
-        typer.Argument(help="Finished adversarial runs (folders or URLs), e.g. the --pool adversarial run and "
-                       "its --pool static control."),
+        typer.Argument(help="One or more finished adversarial runs (folders or URLs), e.g. the --pool "
+                       "adversarial run and its --pool static control."),
     ],
     output: Annotated[
         str | None,

@@ -148,7 +148,7 @@ def _adversarial_iterations(
     elif not stopped:
         write_progress(config, "synthesis", 0)
         synthesize_items(config, info, 0)  # later iterations' items come from the moved generators
-    while not stopped and k < config.pso.max_iterations:
+    while not stopped and k < config.max_iterations:
         write_progress(config, "scoring", k)
         scores = score_items(config, info, k, takers)
         write_progress(config, "pso", k, utilities=scores.utilities)

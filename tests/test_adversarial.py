@@ -5,6 +5,7 @@ and the two runs' curves compare in one plot and table."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -202,8 +203,6 @@ def test_killed_adversarial_run_resumes_to_the_uninterrupted_result(
 
 
 def test_resume_checks_the_pool_and_never_changes_the_mode(both_runs, format_model_dir, tmp_path):
-    import shutil
-
     from dataswarms_core import stages
     from dataswarms_core.errors import ConfigMismatchError, StorageError
 
@@ -244,7 +243,32 @@ def test_compare_puts_both_curves_in_one_table_and_plot(both_runs, exported, tmp
         want = [p.held_out_score for p in runs[pool][1].adversarial.curve]
         assert mine["held_out_score"].tolist() == pytest.approx(want, nan_ok=True)
     assert (tmp_path / "cmp/generalisation.png").read_bytes().startswith(b"\x89PNG")
-    # A search of the other mode is refused in one line.
+    # The same run twice, an unfinished run and a search of the other mode are refused in one line.
+    result = CliRunner().invoke(app, ["compare", adversarial, adversarial + "/"], env={"COLUMNS": "300"})
+    assert result.exit_code == 2 and "given twice; compare needs different runs" in result.output
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(runs["static"][0], unfinished)
+    (unfinished / "summary.json").unlink()
+    result = CliRunner().invoke(app, ["compare", adversarial, str(unfinished)], env={"COLUMNS": "300"})
+    assert (
+        result.exit_code == 2
+        and "not a finished run (no summary.json); finish it with dataswarms resume" in (result.output)
+    )
     _, _, search_run, *_ = exported
     result = CliRunner().invoke(app, ["compare", adversarial, search_run.root], env={"COLUMNS": "300"})
     assert result.exit_code == 2 and "is a data-swarms run; compare needs adversarial runs" in result.output
+
+
+def test_the_smaller_iteration_limit_of_the_two_swarms_ends_the_run(
+    prefect_harness, format_model_dir, tmp_path
+):
+    from dataswarms.flows.search import data_swarms_search
+
+    cfg = adversarial_config(format_model_dir, tmp_path, "short", **{"adversarial.pso.max_iterations": 1})
+    assert cfg.pso.max_iterations == 3 and cfg.max_iterations == 1
+    summary = data_swarms_search(cfg)
+    assert summary.iterations_completed == 1 and len(summary.adversarial.curve) == 1
+    assert summary.adversarial.stopped == "max_iterations"
+    assert (
+        summary.stopped == "test_takers: max_iterations"
+    )  # the generators could go on; the run says why not

@@ -184,14 +184,13 @@ def _write_answers(run: Store, key: str, rows: list[dict]) -> None:
 
 
 def held_out_items(config: RunConfig, task: Task) -> list[dict[str, object]]:
-    """The first ``adversarial.test_items`` real test items with reference answers (fewer when the task has
-    fewer): ``item``, ``output``, ``test_index``."""
+    """The first ``adversarial.test_items`` real test items that have a reference answer (an ``output`` that is
+    not empty; fewer when the task has fewer): ``item``, ``output``, ``test_index``."""
     outputs = _outputs(task.test)
-    n = min(config.adversarial.test_items, len(task.test))
+    usable = [i for i, out in enumerate(outputs) if out is not None and out.strip()]
     return [
         {"item": task.test["input"].iloc[i], "output": outputs[i], "test_index": i}
-        for i in range(n)
-        if outputs[i] is not None
+        for i in usable[: config.adversarial.test_items]
     ]
 
 
@@ -363,7 +362,8 @@ def export_adversarial(config: RunConfig, info: RunInfo, run: Store, iterations:
         "### Generalisation curve (the best test taker of each iteration)",
         "",
         curves_markdown(frame),
-        f"{MISSING}: missing (no held-out answer could be judged).",
+        f"{MISSING}: missing (no held-out answer could be judged). To put this curve beside its control's: "
+        "`dataswarms compare RUN OTHER_RUN` (or run both with `dataswarms run --mode adversarial --pool both`).",
         "",
         "![generalisation](generalisation.png)",
         "",
@@ -410,6 +410,15 @@ def compare_runs(runs: list[Store], output: Store) -> Comparison:
 
     if not runs:
         raise ValueError("compare: give at least one finished adversarial run")
+    roots = [r.root.rstrip("/") for r in runs]
+    twice = sorted({root for root in roots if roots.count(root) > 1})
+    if twice:
+        raise ValueError(f"{twice[0]}: given twice; compare needs different runs")
+    for run in runs:
+        if not run.exists("summary.json"):
+            raise ValueError(
+                f"{run.root}: not a finished run (no summary.json); finish it with dataswarms resume {run.root}"
+            )
     summaries = [RunSummary.read(r, "summary.json") for r in runs]
     for run, s in zip(runs, summaries, strict=True):
         if s.adversarial is None:

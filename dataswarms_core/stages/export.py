@@ -30,7 +30,7 @@ from ..records import (
     SynthesisReport,
 )
 from ..report import metrics_frame, plot_utilities, report_markdown
-from ..seeding import GENERATOR_SWARM
+from ..seeding import GENERATOR_SWARM, TEST_TAKER_SWARM
 from ..stop import check_stop
 from ..storage import Store
 from .layout import EXPORT_DIR, REFERENCE_SCORES, completed_iterations, iter_key, swarm_iter_key, swarm_key
@@ -84,7 +84,12 @@ def export_run(
         generators=state.names,
         test_takers=first.test_takers,
         iterations_completed=iterations,
-        stopped=state.stopped,
+        stopped=state.stopped
+        or (
+            f"{TEST_TAKER_SWARM}: {adversarial.summary.stopped}"
+            if adversarial and adversarial.summary.stopped
+            else None
+        ),
         global_best_utility=state.global_best_utility,
         global_best_particle=best_name,
         global_best_iteration=state.global_best_iteration,

@@ -109,7 +109,7 @@ def write_progress(
 ) -> None:
     """Write ``progress.json`` at the run root: the stage in progress (read by the CLI's progress display)."""
     Progress(
-        stage=stage, iteration=iteration, max_iterations=config.pso.max_iterations, detail=detail,
+        stage=stage, iteration=iteration, max_iterations=config.max_iterations, detail=detail,
         utilities=utilities,
     ).write(run_store(config), PROGRESS)  # fmt: skip
 

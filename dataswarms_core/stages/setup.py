@@ -77,10 +77,11 @@ def _check_adversarial_task(config: RunConfig, task: Task) -> None:
             f"{source}: no test split; adversarial mode scores each iteration's best test taker on held-out test "
             "items (adversarial.test_items), so the task needs a 'test' split"
         )
-    if task.test["output"].isna().all():
+    references = [o for o in task.test["output"].tolist() if isinstance(o, str) and o.strip()]
+    if not references:
         raise DataError(
-            f"{source}: the test items carry no 'output'; adversarial mode scores held-out answers against "
-            "reference answers"
+            f"{source}: none of the {len(task.test)} test items has an 'output' (reference answer); adversarial "
+            "mode scores held-out answers against reference answers"
         )
 
 

@@ -158,7 +158,9 @@ def test_adversarial_preflight_refuses_a_task_it_cannot_run(tiny_model_dir, tmp_
         "no-test.json": ({"dev": dev}, {}, "no-test.json: no test split; adversarial mode scores each iteration's "
                          r"best test taker on held-out test items \(adversarial.test_items\)"),
         "no-answers.json": ({"dev": dev, "test": [{"input": t["input"]} for t in test]}, {},
-                            "no-answers.json: the test items carry no 'output'"),
+                            r"no-answers.json: none of the 3 test items has an 'output' \(reference answer\)"),
+        "empty-answers.json": ({"dev": dev, "test": [{**t, "output": " "} for t in test]}, {},
+                               "empty-answers.json: none of the 3 test items has an 'output'"),
     }  # fmt: skip
     for name, (data, overrides, message) in cases.items():
         (tmp_path / name).write_text(json.dumps(data))
@@ -179,3 +181,18 @@ def test_adversarial_preflight_refuses_a_task_it_cannot_run(tiny_model_dir, tmp_
         },
     )  # fmt: skip
     stages.preflight(ok)
+
+    # The held-out items are the first test items WITH a reference answer (here the 2nd and 4th of 4).
+    from dataswarms_core.stages.adversarial import held_out_items
+
+    mixed = [{"input": "a?"}, {"input": "b?", "output": "2"}, {"input": "c?", "output": ""},
+             {"input": "d?", "output": "4"}]  # fmt: skip
+    (tmp_path / "mixed.json").write_text(json.dumps({"dev": dev, "test": mixed}))
+    cfg = ok.model_copy(update={"task": ok.task.model_copy(update={"source": str(tmp_path / "mixed.json")})})
+    stages.preflight(cfg)
+    task = stages.load_run_task(cfg)
+    assert held_out_items(cfg, task) == [
+        {"item": "b?", "output": "2", "test_index": 1}, {"item": "d?", "output": "4", "test_index": 3},
+    ]  # fmt: skip
+    one = cfg.model_copy(update={"adversarial": cfg.adversarial.model_copy(update={"test_items": 1})})
+    assert [r["test_index"] for r in held_out_items(one, task)] == [1]

@@ -72,16 +72,12 @@ def write_initial_pool(config: RunConfig, info: RunInfo, run: Store) -> PoolRepo
     """
     task = load_run_task(config, info)
     a = config.adversarial
-    pool = initial_pool(task.dev["input"].tolist(), _outputs(task.dev), a.pool_size)
+    pool = initial_pool(task.dev["input"].tolist(), task.dev["output"].tolist(), a.pool_size)
     report = PoolReport(
         iteration=0, mode=a.pool, size=len(pool), replacement_probability=a.replacement_probability, seed=None,
         generated_available=0, replaced=[], generated=0, generated_share=0.0,
     )  # fmt: skip
     return _write_pool(run, 0, pool, report)
-
-
-def _outputs(frame: pd.DataFrame) -> list[str | None]:
-    return [None if v is None or v != v else str(v) for v in frame["output"].tolist()]
 
 
 def update_pool(config: RunConfig, info: RunInfo, run: Store, iteration: int) -> PoolReport:
@@ -186,7 +182,7 @@ def _write_answers(run: Store, key: str, rows: list[dict]) -> None:
 def held_out_items(config: RunConfig, task: Task) -> list[dict[str, object]]:
     """The first ``adversarial.test_items`` real test items that have a reference answer (an ``output`` that is
     not empty; fewer when the task has fewer): ``item``, ``output``, ``test_index``."""
-    outputs = _outputs(task.test)
+    outputs = task.test["output"].tolist()  # str or None (load_task normalises them)
     usable = [i for i, out in enumerate(outputs) if out is not None and out.strip()]
     return [
         {"item": task.test["input"].iloc[i], "output": outputs[i], "test_index": i}

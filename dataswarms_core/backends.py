@@ -83,20 +83,24 @@ def local_backend_names() -> list[str]:
 
 
 def load_local_backend(
-    model_path: str | Path, adapters: AdapterSet, model_config: ModelConfig
+    model_path: str | Path, adapters: AdapterSet, model_config: ModelConfig, max_loras: int | None = None
 ) -> LoadedModel:
     """Load the base model with ``adapters`` through the backend named by ``model_config.backend``.
 
     Args:
         model_path: the resolved local model folder (``run.json``'s ``model_path``).
         adapters: adapter name → (LoRA config dict, PEFT-named tensors); may be empty (base model only).
-        model_config: the run's ``model`` section (``backend``, ``dtype``, ``device``).
+        model_config: the run's ``model`` section (``backend``, ``dtype``, ``device``, ``vllm``).
+        max_loras: the most adapters any stage of this process serves at once (sizes a vLLM engine built
+            once per process; None: ``len(adapters)``). The ``hf`` backend ignores it.
 
     Raises:
         UnknownNameError / ConfigError: an unknown or non-local backend name.
         ModelError: a package the backend needs is missing (with the install command), or loading failed.
     """
     entry = _checked(model_config.backend, LOCAL, "model.backend")
+    if entry.extra.get("max_loras"):
+        return entry.impl(Path(model_path), adapters, model_config, max_loras=max_loras)
     return entry.impl(Path(model_path), adapters, model_config)
 
 
@@ -132,6 +136,23 @@ def _hf_backend(model_path: Path, adapters: AdapterSet, model: ModelConfig) -> L
     if adapters:
         base = attach_adapters(base, adapters)
     return LoadedModel(HFBackend(base, tokenizer), tokenizer)
+
+
+@BACKENDS.register(
+    "vllm", source="docs/method.md §2", kind=LOCAL, needs=("vllm",), pip_extra="gpu", max_loras=True,
+    options=("model.base_model", "model.dtype", "model.vllm"),
+    summary=(
+        "vLLM engine with LoRA (CUDA GPU, `pip install 'dataswarms[gpu]'`): one engine per process shared by "
+        "every stage, each adapter a PEFT folder under a LoRA id never reused for other bytes, rows of all "
+        "adapters in one batch; sampling seeded per row"
+    ),
+)  # fmt: skip
+def _vllm_backend(
+    model_path: Path, adapters: AdapterSet, model: ModelConfig, max_loras: int | None = None
+) -> LoadedModel:
+    from .vllm_backend import load_vllm
+
+    return load_vllm(model_path, adapters, model, max_loras=max_loras)
 
 
 @BACKENDS.register(

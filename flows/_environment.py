@@ -1,4 +1,7 @@
-"""Offline, quiet defaults for the command's environment (Hugging Face, transformers, Prefect, tqdm).
+"""Quiet defaults for the command's environment (Hugging Face, transformers, Prefect, tqdm).
+
+Hugging Face offline mode is not forced: a run names a Hub model id and, online, it is downloaded once into the
+HF cache; with ``HF_HUB_OFFLINE=1`` a cached model resolves without the network (dataswarms_core/models.py).
 
 They are set with ``os.environ.setdefault`` before the heavy imports, so a user's own values win. Child
 processes inherit them: the temporary Prefect server (``flows/_server.py``) gets
@@ -11,7 +14,6 @@ import os
 import warnings
 
 QUIET_DEFAULTS = {
-    "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_VERBOSITY": "error",
     "TOKENIZERS_PARALLELISM": "false",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

@@ -83,11 +83,16 @@ def test_yaml_file_and_overrides(tmp_path):
         ("scoring: {judge_endpoint: null}\n", None, "scoring.judge_endpoint moved to judge.endpoint"),
         ("scoring: {judge_max_new_tokens: 8}\n", None, "scoring.judge_max_new_tokens moved to judge.max_new"),
         (
-            "model: {backend: vllm}\n",
+            "model: {backend: tgi}\n",
             None,
-            "model.backend: .*unknown local backend 'vllm'; known local backends: hf",
+            "model.backend: .*unknown local backend 'tgi'; known local backends: hf, vllm",
         ),
-        ("model: {backend: openai}\n", None, "'openai' is an endpoint backend; known local backends: hf"),
+        ("model: {backend: openai}\n", None, "'openai' is an endpoint backend; known local backends: hf, vllm"),
+        (
+            "model: {backend: vllm}\nseed_generators: {lora: {r: 1024}}\n",
+            None,
+            r"seed_generators.lora.r = 1024 is larger than the vLLM engine allows \(max_lora_rank 512, vLLM largest\)",
+        ),
         (
             "scoring: {objective: composite, composite_weights: {banana: 1}}\n",
             None,

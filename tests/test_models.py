@@ -57,7 +57,9 @@ def test_canonical_model_names_are_portable(tmp_path):
     from dataswarms_core.models import canonical_model_name
 
     assert canonical_model_name("smollm2-135m-instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    assert canonical_model_name("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"  # a hub id stays
+    assert (
+        canonical_model_name("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
+    )  # a hub id stays
     snapshot, scratch = tmp_path / "snapshot", tmp_path / "scratch"
     snapshot.mkdir()
     scratch.mkdir()
@@ -65,3 +67,80 @@ def test_canonical_model_names_are_portable(tmp_path):
     (scratch / "config.json").write_text(json.dumps({"_name_or_path": str(tmp_path / "elsewhere")}))
     assert canonical_model_name(str(snapshot)) == "google/gemma-2-9b-it"  # a downloaded snapshot names its id
     assert canonical_model_name(str(scratch)) == str(scratch)  # a model of one's own: the folder as given
+
+
+def _hf_cache_with(tmp_path, model_dir, repo_id="acme/tiny-chat"):
+    """A pre-filled Hugging Face cache (hub layout: models--org--name/{refs/main, snapshots/<commit>/})."""
+    import shutil
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / f"models--{repo_id.replace('/', '--')}"
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return tmp_path / "hub", repo / "snapshots" / commit
+
+
+def test_hub_id_resolves_from_a_prefilled_cache_offline(tmp_path, tiny_model_dir, monkeypatch):
+    """HF_HUB_OFFLINE=1 (set for the suite): a Hub id in the cache resolves to its snapshot, checks pass,
+    and the HF backend loads and generates from it; an uncached id is refused naming the cache."""
+    from huggingface_hub import constants
+
+    from dataswarms_core.backends import load_local_backend
+    from dataswarms_core.config import ModelConfig
+    from dataswarms_core.generation import GenerationRequest
+    from dataswarms_core.models import check_model, check_target_modules, is_hub_id, ready_model_path
+
+    cache, snapshot = _hf_cache_with(tmp_path, tiny_model_dir)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    assert constants.HF_HUB_OFFLINE
+    assert is_hub_id("acme/tiny-chat") and not is_hub_id(str(tiny_model_dir)) and not is_hub_id("tiny")
+    check_model("acme/tiny-chat")
+    assert ready_model_path("acme/tiny-chat") == snapshot
+    assert resolve_model("acme/tiny-chat") == snapshot
+    check_target_modules("acme/tiny-chat", ["q_proj", "v_proj"], "lora.target_modules")
+    with pytest.raises(Exception, match="not layers of acme/tiny-chat"):
+        check_target_modules("acme/tiny-chat", ["nope_proj"], "lora.target_modules")
+    loaded = load_local_backend(resolve_model("acme/tiny-chat"), {}, ModelConfig(base_model="acme/tiny-chat"))
+    replies = loaded.backend.generate(
+        [GenerationRequest([{"role": "user", "content": "Hi"}])], max_new_tokens=4, temperature=0.0, seed=0
+    )
+    assert len(replies) == 1 and isinstance(replies[0], str)
+    with pytest.raises(
+        ModelError, match=r"model 'acme/missing': not in the Hugging Face cache .*HF_HUB_OFFLINE=1"
+    ):
+        check_model("acme/missing")
+    assert ready_model_path("acme/missing") is None
+    with pytest.raises(ModelError, match="hf download acme/missing"):
+        resolve_model("acme/missing")
+
+
+def test_hub_id_online_checks_the_hub_once(tmp_path, monkeypatch):
+    """Online and not cached: preflight asks the Hub for the model's metadata; its error is one line."""
+    import httpx
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from dataswarms_core.models import check_model
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    asked = []
+
+    def model_info(self, repo_id, **kwargs):
+        asked.append(repo_id)
+        if repo_id == "acme/gone":
+            url = "https://huggingface.co/api/models/acme/gone"
+            response = httpx.Response(404, request=httpx.Request("GET", url))
+            raise huggingface_hub.errors.RepositoryNotFoundError(
+                "404 Client Error.\nRepository Not Found", response=response
+            )
+        return object()
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", model_info)
+    check_model("acme/there")
+    with pytest.raises(
+        ModelError, match=r"^model 'acme/gone': not usable from the Hugging Face Hub \(Repository"
+    ):
+        check_model("acme/gone")
+    assert asked == ["acme/there", "acme/gone"]

@@ -88,7 +88,7 @@ def test_built_in_entries_and_needs():
         UnknownNameError, match="^unknown judge 'foo'; known: expected-score, generative, reference$"
     ):
         JUDGES.get("foo")
-    assert {e.name: e.extra["kind"] for e in BACKENDS} == {"hf": "local", "openai": "endpoint"}
+    assert {e.name: e.extra["kind"] for e in BACKENDS} == {"hf": "local", "openai": "endpoint", "vllm": "local"}
 
 
 def test_readme_tables_are_generated_from_the_registries(tmp_path):
@@ -266,8 +266,10 @@ def test_backends_by_name_with_install_hints(tiny_model_dir):
     assert type(backend).__name__ == "OpenAIBackend" and backend.name == "remote"
     with pytest.raises(ConfigError, match="backend 'hf' is a local backend; expected a endpoint one: openai"):
         endpoint_backend(ep, backend="hf")
-    with pytest.raises(UnknownNameError, match="unknown backend 'vllm'; known: hf, openai"):
+    with pytest.raises(ConfigError, match="backend 'vllm' is a local backend; expected a endpoint one: openai"):
         endpoint_backend(ep, backend="vllm")
+    with pytest.raises(UnknownNameError, match="unknown backend 'tgi'; known: hf, vllm, openai"):
+        endpoint_backend(ep, backend="tgi")
 
     @BACKENDS.register(
         "fancy", source="tests", summary="needs a package nobody has", kind="local",

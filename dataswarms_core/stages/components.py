@@ -23,7 +23,7 @@ Adapter = tuple[dict[str, Any], dict[str, Any]]  # (adapter_config, tensors)
 def load_local(config: RunConfig, info: RunInfo, adapters: Mapping[str, Adapter]) -> LoadedModel:
     """Load the base model once, through the backend ``model.backend`` names, with ``adapters``
     (name → (config, tensors)) attached."""
-    return load_local_backend(info.model_path, adapters, config.model)
+    return load_local_backend(info.model_path, adapters, config.model, max_loras=config.max_adapters_per_stage())
 
 
 def read_adapter_url(url: str, storage_options: dict[str, Any]) -> Adapter:

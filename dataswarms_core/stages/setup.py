@@ -107,6 +107,10 @@ def preflight(config: RunConfig, resume: bool = False, force: bool = False) -> N
         _check_adversarial_task(config, task)
     check_model(config.model.base_model)
     pick_device(config.model.device)
+    if config.model.backend == "vllm":
+        from ..vllm_backend import check_vllm_available
+
+        check_vllm_available()
     for where, lora in (
         ("seed_generators.lora", config.seed_generators.lora),
         ("test_takers.lora", config.test_takers.lora),

@@ -196,3 +196,21 @@ def test_adversarial_preflight_refuses_a_task_it_cannot_run(tiny_model_dir, tmp_
     ]  # fmt: skip
     one = cfg.model_copy(update={"adversarial": cfg.adversarial.model_copy(update={"test_items": 1})})
     assert [r["test_index"] for r in held_out_items(one, task)] == [1]
+
+
+def test_preflight_refuses_the_vllm_backend_without_vllm_or_cuda(tiny_model_dir, tmp_path, monkeypatch):
+    """model.backend: vllm on a machine without vLLM (this one) or without CUDA: one line naming the missing
+    piece and the [gpu] extra, before the run folder exists."""
+    import importlib.util
+
+    from dataswarms_core.errors import ModelError
+
+    cfg = tiny_search_config(tiny_model_dir, tmp_path / "runs", "gpu-run", **{"model.backend": "vllm"})
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    with pytest.raises(ModelError, match=r"^backend 'vllm' needs the package vllm, not installed: pip install 'dataswarms\[gpu\]'"):
+        stages.preflight(cfg)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "vllm" else real(name, *a))
+    with pytest.raises(ModelError, match=r"^backend 'vllm' needs a CUDA GPU and none is available"):
+        stages.preflight(cfg)
+    assert not (tmp_path / "runs").exists()

@@ -103,6 +103,17 @@ def run(
             "NAME-static), then their curves in one plot and table (dataswarms compare); adversarial.pool by default."
         ),
     ] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Base model (model.base_model): built-in name, local folder, or Hugging Face id (org/name: "
+            "from the HF cache, downloaded once when online)."
+        ),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="Local generation backend (model.backend): 'hf' (transformers) or 'vllm' (CUDA GPU)."),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run of this name from its newest checkpoint.")
     ] = False,
@@ -128,6 +139,8 @@ def run(
             "scoring.objective": objective,
             "mode": mode,
             "adversarial.pool": None if pool == "both" else pool,
+            "model.base_model": base_model,
+            "model.backend": backend,
         }
         try:
             cfg = load_config(config, overrides)

@@ -49,6 +49,16 @@ def test_bad_inputs_are_refused_before_the_flow_starts(tmp_path, tiny_model_dir)
     assert result.exit_code == 2 and "exists already" in result.output and "resume" in result.output
     result = runner.invoke(app, ["resume", str(tmp_path / "runs" / "taken")])
     assert result.exit_code == 2 and "config.yaml not found" in result.output
+    # --backend vllm on this machine (no vLLM, no GPU); --base-model with a Hub id that is not cached (offline)
+    for args, message in [
+        (["--backend", "vllm", "--base-model", str(tiny_model_dir)], "backend 'vllm' needs"),
+        (["--base-model", "acme/not-cached-model"], "model 'acme/not-cached-model': not in the Hugging Face cache"),
+        (["--backend", "tgi"], "unknown local backend 'tgi'; known local backends: hf, vllm"),
+    ]:
+        result = runner.invoke(app, ["run", *args, "--output", str(tmp_path / "runs2")], env={"COLUMNS": "300"})
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output, result.output
+    assert not (tmp_path / "runs2").exists()
 
 
 @pytest.fixture(scope="module")

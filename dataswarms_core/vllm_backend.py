@@ -260,7 +260,8 @@ _ENGINES: dict[tuple[Any, ...], _Engine] = {}
 
 
 def shared_engine(model_path: Path, model: Any, *, max_lora_rank: int, max_loras: int) -> _Engine:
-    """The process's vLLM engine for ``model_path`` (built on first use, then reused by every stage).
+    """The process's vLLM engine for ``model_path`` (built on first use, then reused by every stage; an
+    engine of another model or other settings is released first: one engine holds the GPU at a time).
 
     Args:
         model_path: the local model folder.
@@ -289,6 +290,7 @@ def shared_engine(model_path: Path, model: Any, *, max_lora_rank: int, max_loras
                 f"max_lora_rank {engine.max_lora_rank}; set model.vllm.max_lora_rank: {max_lora_rank}"
             )
         return engine
+    _release_engines()  # one engine at a time: another model's engine would hold the GPU memory it needs
     from vllm import LLM
 
     from .models import load_tokenizer
@@ -308,6 +310,21 @@ def shared_engine(model_path: Path, model: Any, *, max_lora_rank: int, max_loras
     engine = _Engine(llm, tokenizer, rank, loras, folders, stop_token_ids(tokenizer, eos))
     _ENGINES[key] = engine
     return engine
+
+
+def _release_engines() -> None:
+    """Drop the process's engines (another model is needed, e.g. ``dataswarms evaluate`` of several local
+    models): vLLM's engine core shuts down when the ``LLM`` is collected; the CUDA cache is emptied."""
+    if not _ENGINES:
+        return
+    import gc
+
+    import torch
+
+    _ENGINES.clear()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class VLLMBackend:

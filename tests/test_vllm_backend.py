@@ -315,6 +315,10 @@ def test_one_engine_per_process_serves_every_stage(fake_vllm, tiny_model_dir):
     assert probs.shape == (2, 3) and probs.dtype == torch.float32
     assert torch.allclose(probs, torch.tensor([[0.25] * 3, [0.5] * 3]))
 
+    other = load_local_backend(tiny_model_dir, {}, ModelConfig(backend="vllm", dtype="bfloat16"))
+    assert len(fake_vllm.built) == 2 and other.backend.engine is not gens.backend.engine
+    assert list(vb._ENGINES.values()) == [other.backend.engine]  # the first engine was released
+    load_local_backend(tiny_model_dir, {f"g{j}": (LORA, particle(j)) for j in range(4)}, model, max_loras=6)
     with pytest.raises(
         ModelError, match=r"adapters of rank 32 but this process's engine was built with max_lora_rank 8"
     ):

@@ -18,6 +18,7 @@ from dataswarms_core.pso import (
     save_swarm_state,
     update_swarm,
 )
+from dataswarms_core.pso import update as pso_update
 from dataswarms_core.seeding import derive_seed
 from dataswarms_core.storage import Store
 
@@ -297,3 +298,82 @@ def test_swarm_checkpoint_on_s3(s3_bucket):
     save_swarm_state(state, store, "swarm/iter_0002")
     assert store.list("swarm/iter_0002") == ["state.json", "tensors.safetensors"]
     _assert_same_state(state, load_swarm_state(store, "swarm/iter_0002"))
+
+
+def _move_reference(x, v, p, g, w, a, step):
+    """The move as written before it was blocked: one foreach op per term over the whole tensors of all keys,
+    each difference formed first (lists of tensors; returns new lists). In bfloat16 a foreach op with a scalar
+    rounds differently from ``Tensor.mul``, so the reference keeps the foreach ops."""
+    a_v, a_p, a_g, a_w = a
+    x, v = [t.clone() for t in x], [t.clone() for t in v]
+    torch._foreach_mul_(v, a_v)
+    torch._foreach_add_(v, torch._foreach_sub(p, x), alpha=a_p)
+    torch._foreach_add_(v, torch._foreach_sub(g, x), alpha=a_g)
+    if a_w:
+        torch._foreach_add_(v, torch._foreach_sub(x, w), alpha=a_w)
+    torch._foreach_add_(x, v, alpha=step)
+    return x, v
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("block", [None, 1000])  # None: the module's block size; 1000 cuts every tensor
+@pytest.mark.parametrize("a_w", [0.2, 0.0])
+def test_move_is_bit_identical_to_the_whole_tensor_formula(dtype, block, a_w, monkeypatch):
+    """The blocked move (cache-sized pieces, small tensors grouped) gives exactly the whole-tensor result:
+    tensors smaller and larger than a block (with a ragged end), a non-contiguous one, and a key at its
+    personal best (the cognitive term is exactly zero)."""
+    if block is not None:
+        monkeypatch.setattr(pso_update, "_MOVE_BLOCK", block)
+    gen = torch.Generator().manual_seed(7)
+    shapes = {"a": (3,), "b": (8, 576), "c": (576, 8), "d": (pso_update._MOVE_BLOCK * 2 + 37,), "e": (5, 7)}
+
+    def point() -> dict[str, torch.Tensor]:
+        out = {k: torch.randn(s, generator=gen).to(dtype) for k, s in shapes.items()}
+        out["t"] = torch.randn(700, 300, generator=gen).to(dtype).t()  # non-contiguous, > 1000 values
+        return out
+
+    cfg = PSOConfig(restart_patience=None)
+    state = init_swarm([point()], cfg, seed=0)
+    state.velocities = [point()]
+    state.personal_best = [point()]
+    state.personal_best[0]["c"] = state.positions[0]["c"].clone()
+    state.global_best, state.global_worst = point(), point()
+    before = copy.deepcopy(state)
+    keys = list(before.positions[0])
+    roles = (
+        state.positions[0],
+        state.velocities[0],
+        state.personal_best[0],
+        state.global_best,
+        state.global_worst,
+    )
+    pieces = [
+        piece for b in pso_update._move_blocks([tuple(r[k] for r in roles) for k in keys]) for piece in b
+    ]
+    cut = dtype == torch.float32  # only float32/float64 tensors are cut (contiguous ones larger than a block)
+    assert len(pieces) > len(keys) if cut else len(pieces) == len(keys)
+    a, step = (0.31, 0.27, 0.22, a_w), 0.7
+    pso_update._move(state, 0, a, step)
+    xs, vs = _move_reference(
+        *([role[k] for k in keys] for role in (before.positions[0], before.velocities[0], before.personal_best[0])),
+        *([role[k] for k in keys] for role in (before.global_best, before.global_worst)),
+        a, step,
+    )  # fmt: skip
+    for k, x, v in zip(keys, xs, vs, strict=True):
+        assert state.positions[0][k].dtype == dtype
+        assert torch.equal(state.positions[0][k], x), k
+        assert torch.equal(state.velocities[0][k], v), k
+    assert not state.positions[0]["t"].is_contiguous()  # moved in place, strides kept
+
+
+def test_overflow_in_a_late_block_of_a_large_tensor_names_that_tensor():
+    n = pso_update._MOVE_BLOCK * 2 + 5
+    big = torch.zeros(n)
+    big[-1] = 3e38
+    cfg = PSOConfig(weight_randomness=False, initial_velocity="zero", restart_patience=None)
+    state = init_swarm(
+        [{"a": torch.ones(4), "lora_B": big, "z": torch.ones(3)}, {"a": torch.ones(4), "lora_B": -big, "z": torch.ones(3)}],
+        cfg, seed=0,
+    )  # fmt: skip
+    with pytest.raises(InvalidParticleError, match="tensor lora_B became NaN/inf"):
+        update_swarm(state, [0.9, 0.1], cfg)

@@ -93,31 +93,86 @@ def draw_weights(config: PSOConfig, generator: torch.Generator, n: int) -> torch
     return a / total
 
 
+# Values per block of the move: x, v, p, g, w and a difference of this many float32 values (3 MiB) stay in
+# the caches while every term is applied, so memory is swept about once (benchmarks/bench_pso_move.py).
+_MOVE_BLOCK = 131072
+# Dtypes whose tensors may be cut into blocks: torch's CPU add-with-alpha rounds them the same in its vector
+# and remainder loops (an FMA in both). In float16/bfloat16 the remainder loop rounds differently, so where a
+# tensor is cut would change a few elements (as the thread count already does); such tensors stay whole.
+_MOVE_SPLIT_DTYPES = (torch.float32, torch.float64)
+
+
+def _move_blocks(tensors: Sequence[tuple[torch.Tensor, ...]]) -> list[list[tuple[torch.Tensor, ...]]]:
+    """Group the (x, v, p, g, w) tuples of :func:`_move`, one per key, into cache-sized blocks, in order.
+
+    Tuples of small tensors join the current block whole until it holds ``_MOVE_BLOCK`` values. A tuple of
+    larger tensors that are contiguous, float32/float64 and on the CPU is cut into views of ``_MOVE_BLOCK``
+    values of the flattened tensors (the same elements of all five); any other larger tuple is a block of
+    its own, whole. Off the CPU everything is one block (the foreach ops over all keys).
+
+    Returns:
+        A list of blocks, each a list of (x, v, p, g, w) tuples.
+    """
+    if not tensors or tensors[0][0].device.type != "cpu":
+        return [list(tensors)]
+    block = _MOVE_BLOCK
+    blocks: list[list[tuple[torch.Tensor, ...]]] = []
+    current: list[tuple[torch.Tensor, ...]] = []
+    size = 0
+    for ts in tensors:
+        n = ts[0].numel()
+        pieces = [ts]
+        if n > block and ts[0].dtype in _MOVE_SPLIT_DTYPES and all(t.is_contiguous() for t in ts):
+            pieces = list(zip(*(t.view(-1).split(block) for t in ts), strict=True))
+        for piece in pieces:
+            m = piece[0].numel()
+            if current and size + m > block:
+                blocks.append(current)
+                current, size = [], 0
+            current.append(piece)
+            size += m
+    if current:
+        blocks.append(current)
+    return blocks
+
+
 def _move(state: SwarmState, i: int, a: Sequence[float], step_length: float) -> None:
     """v_i ← a_v·v_i + a_p·(p_i − x_i) + a_g·(g − x_i) + a_w·(x_i − w);  x_i ← x_i + λ·v_i.
 
-    In place, in the adapters' dtype, one fused foreach op per term over all keys. The differences are
-    formed first, as the formula writes them, so a term whose two points coincide is exactly zero (an
-    expanded form such as (a_w − a_p − a_g)·x would leave rounding residue).
+    In place, in the adapters' dtype, one fused foreach op per term. The differences are formed first, as
+    the formula writes them, so a term whose two points coincide is exactly zero (an expanded form such as
+    (a_w − a_p − a_g)·x would leave rounding residue). On the CPU the terms are applied block by block
+    (:func:`_move_blocks`: cache-sized groups of tensors and pieces of large ones) rather than each over the
+    whole particle, so x, v, p, g and w are read and x, v written about once from memory; each element goes
+    through the same operations as over whole tensors, and tensors are cut only in dtypes where that gives
+    the same bits (``_MOVE_SPLIT_DTYPES``), so the result is the whole-tensor one exactly.
     """
     a_v, a_p, a_g, a_w = (float(c) for c in a)
     keys = sorted(state.positions[i])
-    x = [state.positions[i][k] for k in keys]
-    v = [state.velocities[i][k] for k in keys]
-    p = [state.personal_best[i][k] for k in keys]
-    g = [state.global_best[k] for k in keys]  # type: ignore[index]
-    w = [state.global_worst[k] for k in keys]  # type: ignore[index]
-    torch._foreach_mul_(v, a_v)
-    torch._foreach_add_(v, torch._foreach_sub(p, x), alpha=a_p)
-    torch._foreach_add_(v, torch._foreach_sub(g, x), alpha=a_g)
-    if a_w:
-        torch._foreach_add_(v, torch._foreach_sub(x, w), alpha=a_w)
-    torch._foreach_add_(x, v, alpha=step_length)
-    # A sum is NaN/inf when any element is (one reduction per tensor, no boolean copy of the tensor);
-    # only then is the exact per-element check run, to name the tensor.
-    sums = torch.stack([t.sum() for t in x])
-    if not bool(torch.isfinite(sums).all()):
-        for k, t in zip(keys, x, strict=True):
+    tensors = [
+        (
+            state.positions[i][k],
+            state.velocities[i][k],
+            state.personal_best[i][k],
+            state.global_best[k],  # type: ignore[index]
+            state.global_worst[k],  # type: ignore[index]
+        )
+        for k in keys
+    ]
+    sums = []
+    for block in _move_blocks(tensors):
+        x, v, p, g, w = (list(column) for column in zip(*block, strict=True))
+        torch._foreach_mul_(v, a_v)
+        torch._foreach_add_(v, torch._foreach_sub(p, x), alpha=a_p)
+        torch._foreach_add_(v, torch._foreach_sub(g, x), alpha=a_g)
+        if a_w:
+            torch._foreach_add_(v, torch._foreach_sub(x, w), alpha=a_w)
+        torch._foreach_add_(x, v, alpha=step_length)
+        # A sum is NaN/inf when any element is (one reduction per piece while it is in cache, no boolean
+        # copy); only then is the exact per-element check run, to name the tensor.
+        sums.extend(t.sum() for t in x)
+    if not bool(torch.isfinite(torch.stack(sums)).all()):
+        for k, (t, *_) in zip(keys, tensors, strict=True):
             if not bool(torch.isfinite(t).all()):
                 raise InvalidParticleError(
                     f"particle {state.names[i]}: tensor {k} became NaN/inf after the update "

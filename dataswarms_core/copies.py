@@ -25,9 +25,13 @@ Usage::
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -150,11 +154,44 @@ def embed_texts(texts: Sequence[str]) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
+def _encoder_fingerprint() -> str:
+    """SHA-256 (hex, 16) of the encoder folder's config and weight file names and sizes."""
+    from .sft import encoder_path
+
+    folder = Path(encoder_path())
+    h = hashlib.sha256()
+    for file in sorted(folder.rglob("*")):
+        if file.is_file() and file.suffix in {".json", ".safetensors", ".bin", ".txt"}:
+            h.update(f"{file.relative_to(folder)}:{file.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
 @functools.lru_cache(maxsize=8)
 def _reference_embeddings(texts: tuple[str, ...]) -> np.ndarray:
-    """Embeddings of a task's dev or test inputs, computed once per process (the detector runs at every
-    iteration). Read-only."""
-    out = embed_texts(texts)
+    """Embeddings of a task's dev or test inputs: computed once per machine and kept under
+    ``$DATASWARMS_HOME/embeddings/`` (keyed by the encoder's fingerprint and the texts), then once per process
+    in memory (the detector runs at every iteration, in every run, resume and export). The cached array is
+    the one :func:`embed_texts` returned, bit for bit. Read-only."""
+    from .models import dataswarms_home
+
+    key = hashlib.sha256(_encoder_fingerprint().encode())
+    for text in texts:
+        key.update(hashlib.sha256(text.encode("utf-8")).digest())
+    path = dataswarms_home() / "embeddings" / f"{key.hexdigest()[:32]}.npy"
+    out = None
+    if path.is_file():
+        try:
+            out = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):  # a damaged cache file is computed again
+            out = None
+        if out is not None and out.shape != (len(texts), 384):
+            out = None
+    if out is None:
+        out = embed_texts(texts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as tmp:
+            np.save(tmp, out, allow_pickle=False)
+        os.replace(tmp.name, path)  # complete or absent, also with concurrent runs
     out.setflags(write=False)
     return out
 

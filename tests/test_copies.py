@@ -165,6 +165,31 @@ def test_embeddings_fire_on_a_paraphrase_and_are_cached(monkeypatch):
     np.testing.assert_allclose(np.linalg.norm(copies.embed_texts(DEV), axis=1), 1.0, atol=1e-5)
 
 
+def test_reference_embeddings_are_kept_on_disk_bit_for_bit(monkeypatch, tmp_path):
+    """A second process (an empty in-memory cache) reads the dev embeddings from $DATASWARMS_HOME/embeddings
+    instead of encoding them again, with the same bits; a damaged file is computed again."""
+    monkeypatch.setenv("DATASWARMS_HOME", str(tmp_path))
+    copies._reference_embeddings.cache_clear()
+    first = copies._reference_embeddings(tuple(DEV))
+    (saved,) = (tmp_path / "embeddings").glob("*.npy")
+    copies._reference_embeddings.cache_clear()
+    real = copies.embed_texts
+
+    def refuse(texts):
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(copies, "embed_texts", refuse)
+    again = copies._reference_embeddings(tuple(DEV))
+    assert again.tobytes() == first.tobytes() and not again.flags.writeable
+    with pytest.raises(AssertionError, match="encoded again"):  # other texts: another key
+        copies._reference_embeddings(tuple(TEST))
+    saved.write_bytes(b"not an array")
+    copies._reference_embeddings.cache_clear()
+    monkeypatch.setattr(copies, "embed_texts", real)
+    assert copies._reference_embeddings(tuple(DEV)).tobytes() == first.tobytes()
+    copies._reference_embeddings.cache_clear()
+
+
 def test_earlier_items_are_references_of_kind_items():
     """Items kept before (an earlier sampling round) are compared with too; indices count in earlier + items."""
     earlier = ["the red train leaves at noon every day", "a blue boat sails on the lake"]

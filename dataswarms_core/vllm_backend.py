@@ -99,11 +99,14 @@ class AdapterFolders:
     """PEFT folders and LoRA ids for vLLM, under ``root`` (one per process).
 
     :meth:`register` returns the same handle for the same adapter name and bytes, and a new id, name and
-    folder for anything else, so vLLM's by-id adapter cache can never serve stale weights.
+    folder for anything else, so vLLM's by-id adapter cache can never serve stale weights. When an adapter
+    name gets new bytes (a particle moved), its previous folder is deleted and its id retired for good (the
+    same bytes coming back get a new id), so the disk holds one folder per adapter name.
     """
 
     root: Path
     _handles: dict[tuple[str, str], LoRAHandle] = field(default_factory=dict)
+    _current: dict[str, LoRAHandle] = field(default_factory=dict)
     _next_id: int = 1
 
     def register(self, adapter: str, config: Mapping[str, Any], tensors: Mapping[str, Any]) -> LoRAHandle:
@@ -119,6 +122,12 @@ class AdapterFolders:
             raise ValueError(f"adapter name {BASE!r} is reserved for the base model")
         digest = adapter_digest(config, tensors)
         key = (adapter, digest)
+        previous = self._current.get(adapter)
+        if previous is not None and previous.digest != digest:  # the particle moved: retire its old id
+            import shutil
+
+            del self._handles[(adapter, previous.digest)]
+            shutil.rmtree(previous.path, ignore_errors=True)
         if key not in self._handles:
             lora_id = self._next_id
             self._next_id += 1
@@ -128,6 +137,7 @@ class AdapterFolders:
             self._handles[key] = LoRAHandle(
                 adapter, f"{adapter}#{lora_id}", lora_id, self.root / folder, rank, digest
             )
+        self._current[adapter] = self._handles[key]
         return self._handles[key]
 
     @property
@@ -272,6 +282,8 @@ def shared_engine(model_path: Path, model: Any, *, max_lora_rank: int, max_loras
         ModelError: vLLM or CUDA missing; this stage needs a larger rank than the engine was built with.
     """
     check_vllm_available()
+    import atexit
+    import shutil
     import tempfile
 
     settings = model.vllm
@@ -306,7 +318,9 @@ def shared_engine(model_path: Path, model: Any, *, max_lora_rank: int, max_loras
     tokenizer = load_tokenizer(model_path)
     generation = model_path / "generation_config.json"
     eos = json.loads(generation.read_text()).get("eos_token_id") if generation.is_file() else None
-    folders = AdapterFolders(Path(tempfile.mkdtemp(prefix="dataswarms-vllm-adapters-")))
+    root = Path(tempfile.mkdtemp(prefix="dataswarms-vllm-adapters-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    folders = AdapterFolders(root)
     engine = _Engine(llm, tokenizer, rank, loras, folders, stop_token_ids(tokenizer, eos))
     _ENGINES[key] = engine
     return engine

@@ -50,7 +50,7 @@ def test_engine_lora_rank_is_the_smallest_supported_value():
 
 def test_lora_ids_are_never_reused_for_new_bytes(tmp_path):
     """Every (particle, iteration) whose bytes changed gets a new id, name and folder; unchanged bytes keep
-    theirs; no folder is ever rewritten."""
+    theirs; no folder is ever rewritten; a moved particle's old folder is deleted and its id retired."""
     folders = vb.AdapterFolders(tmp_path)
     seen: dict[int, str] = {}
     names = set()
@@ -62,17 +62,22 @@ def test_lora_ids_are_never_reused_for_new_bytes(tmp_path):
             names.add(h.lora_name)
             assert h.lora_name == f"g{j}#{h.lora_id}" and h.rank == 4
     assert sorted(seen) == list(range(1, 13)) and len(names) == 12
-    first = folders.handles[0]
-    written = (first.path / "adapter_model.safetensors").stat().st_mtime_ns
-    again = folders.register("g0", LORA, particle(0))  # g0's bytes of iteration 0, registered again
-    assert again == first and (first.path / "adapter_model.safetensors").stat().st_mtime_ns == written
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{i:06d}-g{i - 9}" for i in range(9, 13)]
+    current = folders.register("g0", LORA, particle(200))  # g0 did not move: the same request, untouched
+    written = (current.path / "adapter_model.safetensors").stat().st_mtime_ns
+    assert current.lora_id == 9 and folders.register("g0", LORA, particle(200)) == current
+    assert (current.path / "adapter_model.safetensors").stat().st_mtime_ns == written
+    back = folders.register(
+        "g0", LORA, particle(0)
+    )  # g0 back at its iteration-0 bytes: retired id 1 stays retired
+    assert back.lora_id == 13 and not current.path.exists()
     # the same bytes under another particle's name are another LoRA request
     other = folders.register("g9", LORA, particle(0))
-    assert other.lora_id == 13 and other.path != first.path
+    assert other.lora_id == 14 and other.path != back.path
     # a changed LoRA config alone is new bytes for vLLM too
-    assert folders.register("g0", {**LORA, "lora_alpha": 16}, particle(0)).lora_id == 14
+    assert folders.register("g9", {**LORA, "lora_alpha": 16}, particle(0)).lora_id == 15
     # each folder is a PEFT adapter holding exactly its bytes
-    config, tensors = read_adapter(Store(str(tmp_path)), first.path.name)
+    config, tensors = read_adapter(Store(str(tmp_path)), back.path.name)
     assert config["r"] == 4 and all(torch.equal(tensors[k], v) for k, v in particle(0).items())
     with pytest.raises(ValueError, match="reserved for the base model"):
         folders.register(BASE, LORA, particle(0))

@@ -85,7 +85,6 @@ def test_the_next_iteration_serves_the_moved_particle(smollm2):
     assert first.backend.engine is moved.backend.engine, "one engine per process"
     assert moved.backend.handles["g0"].lora_id != first.backend.handles["g0"].lora_id
     assert after != before
-    assert greedy(first, ["g0"])[0] == before, "the old id still serves the old bytes"
 
 
 def test_next_token_probabilities_match_the_hf_backend(smollm2):

@@ -181,6 +181,8 @@ def _offline() -> bool:
 
 # What a snapshot needs for transformers, PEFT and vLLM: config, tokenizer, chat template, safetensors weights.
 _HUB_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken"]
+# Second copies of the weights some repositories carry (Mistral's consolidated file, Meta's original/).
+_HUB_SKIP = ["consolidated*", "original/*"]
 
 
 def _hub_snapshot(repo_id: str, *, download: bool) -> Path | None:
@@ -193,14 +195,18 @@ def _hub_snapshot(repo_id: str, *, download: bool) -> Path | None:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
-        return Path(snapshot_download(repo_id, local_files_only=True, allow_patterns=_HUB_FILES))
+        return Path(
+            snapshot_download(
+                repo_id, local_files_only=True, allow_patterns=_HUB_FILES, ignore_patterns=_HUB_SKIP
+            )
+        )
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         if not download:
             return None
     if _offline():
         raise _not_cached(repo_id)
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=_HUB_FILES))
+        return Path(snapshot_download(repo_id, allow_patterns=_HUB_FILES, ignore_patterns=_HUB_SKIP))
     except Exception as exc:  # noqa: BLE001 - hub/network errors: one line naming the model
         raise ModelError(
             f"model {repo_id!r}: download from the Hugging Face Hub failed ({_first_line(exc)})"

@@ -144,3 +144,37 @@ def test_hub_id_online_checks_the_hub_once(tmp_path, monkeypatch):
     ):
         check_model("acme/gone")
     assert asked == ["acme/there", "acme/gone"]
+
+
+def test_hub_id_not_cached_is_downloaded_once_online(tmp_path, tiny_model_dir, monkeypatch):
+    """Online and not cached: resolve_model downloads config, tokenizer and safetensors only (no second copy
+    of the weights) and uses the snapshot it returns; a failed download is one line."""
+    import shutil
+
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    calls = []
+    snapshot = tmp_path / "snapshot"
+
+    def snapshot_download(repo_id, **kwargs):
+        calls.append((repo_id, kwargs))
+        if kwargs.get("local_files_only"):
+            raise LocalEntryNotFoundError("not cached")
+        if repo_id == "acme/broken":
+            raise OSError("connection reset\nmore")
+        shutil.copytree(tiny_model_dir, snapshot)
+        return str(snapshot)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    assert resolve_model("acme/tiny-chat") == snapshot
+    (_, local), (_, online) = calls
+    assert local["local_files_only"] and "local_files_only" not in online
+    assert "*.safetensors" in online["allow_patterns"] and "consolidated*" in online["ignore_patterns"]
+    with pytest.raises(
+        ModelError,
+        match=r"^model 'acme/broken': download from the Hugging Face Hub failed \(OSError: connection reset\)$",
+    ):
+        resolve_model("acme/broken")

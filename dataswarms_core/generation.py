@@ -73,6 +73,20 @@ class GenerationRequest:
     reply_prefix: str = ""
 
 
+def render_prompt(tokenizer: Any, request: GenerationRequest) -> str:
+    """A request's prompt text: the chat template with the assistant turn opened, plus ``reply_prefix``
+    (tokenise it without added special tokens). Every local backend renders prompts this way."""
+    text = tokenizer.apply_chat_template(list(request.messages), tokenize=False, add_generation_prompt=True)
+    return text + request.reply_prefix
+
+
+def stop_token_ids(tokenizer: Any, generation_eos: Any = None) -> set[int]:
+    """The token ids that end a reply: pad, EOS and the generation config's EOS id(s) (an int or a list)."""
+    ids = {tokenizer.pad_token_id, tokenizer.eos_token_id}
+    ids.update(generation_eos if isinstance(generation_eos, list) else [generation_eos])
+    return {int(i) for i in ids if i is not None}
+
+
 class GenerationBackend(Protocol):
     """What synthesis and scoring need from a model backend. Backends are chosen by name from
     :data:`~dataswarms_core.backends.BACKENDS` (the local one by ``model.backend``; ``hf``: :class:`HFBackend`).
@@ -125,17 +139,12 @@ class HFBackend:
         return next(self.model.parameters()).device
 
     def render(self, request: GenerationRequest) -> str:
-        """The prompt text: chat template with the assistant turn opened, plus ``reply_prefix``."""
-        text = self.tokenizer.apply_chat_template(
-            list(request.messages), tokenize=False, add_generation_prompt=True
-        )
-        return text + request.reply_prefix
+        """The prompt text (:func:`render_prompt`)."""
+        return render_prompt(self.tokenizer, request)
 
     def _stop_ids(self) -> set[int]:
-        ids = {self.tokenizer.pad_token_id, self.tokenizer.eos_token_id}
         eos = getattr(self.model, "generation_config", None) and self.model.generation_config.eos_token_id
-        ids.update(eos if isinstance(eos, list) else [eos])
-        return {int(i) for i in ids if i is not None}
+        return stop_token_ids(self.tokenizer, eos)
 
     def _encode(self, texts: list[str]) -> dict[str, torch.Tensor]:
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)

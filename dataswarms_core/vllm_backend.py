@@ -162,17 +162,11 @@ class EngineRequest:
 
 
 def render_ids(tokenizer: Any, request: Any) -> list[int]:
-    """Token ids of a request's prompt: the chat template with the assistant turn opened, plus the reply
-    prefix, without added special tokens (the same text and tokenisation as ``HFBackend.render``/``_encode``)."""
-    text = tokenizer.apply_chat_template(list(request.messages), tokenize=False, add_generation_prompt=True)
-    return list(tokenizer(text + request.reply_prefix, add_special_tokens=False)["input_ids"])
+    """Token ids of a request's prompt (:func:`~dataswarms_core.generation.render_prompt`), tokenised without
+    added special tokens, as the HF backend encodes it."""
+    from .generation import render_prompt
 
-
-def stop_token_ids(tokenizer: Any, generation_eos: Any = None) -> list[int]:
-    """The ids that end a reply: pad, EOS and the generation config's EOS ids (as the HF backend stops)."""
-    ids = {tokenizer.pad_token_id, tokenizer.eos_token_id}
-    ids.update(generation_eos if isinstance(generation_eos, list) else [generation_eos])
-    return sorted(int(i) for i in ids if i is not None)
+    return list(tokenizer(render_prompt(tokenizer, request), add_special_tokens=False)["input_ids"])
 
 
 def _handle(request: Any, handles: Mapping[str, LoRAHandle]) -> LoRAHandle | None:
@@ -305,6 +299,7 @@ def shared_engine(model_path: Path, model: Any, *, max_lora_rank: int, max_loras
     _release_engines()  # one engine at a time: another model's engine would hold the GPU memory it needs
     from vllm import LLM
 
+    from .generation import stop_token_ids
     from .models import load_tokenizer
 
     rank = engine_lora_rank([max_lora_rank, settings.max_lora_rank or 0])
@@ -321,7 +316,7 @@ def shared_engine(model_path: Path, model: Any, *, max_lora_rank: int, max_loras
     root = Path(tempfile.mkdtemp(prefix="dataswarms-vllm-adapters-"))
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     folders = AdapterFolders(root)
-    engine = _Engine(llm, tokenizer, rank, loras, folders, stop_token_ids(tokenizer, eos))
+    engine = _Engine(llm, tokenizer, rank, loras, folders, sorted(stop_token_ids(tokenizer, eos)))
     _ENGINES[key] = engine
     return engine
 
@@ -411,7 +406,6 @@ def load_vllm(model_path: Path, adapters: Mapping[str, Any], model: Any, max_lor
     """
     from .backends import LoadedModel
 
-    check_vllm_available()
     ranks = [int(cfg.get("r") or 8) for cfg, _ in adapters.values()]
     engine = shared_engine(
         model_path, model, max_lora_rank=max(ranks, default=8), max_loras=max(max_loras or 0, len(adapters))

@@ -17,7 +17,7 @@ import torch
 from dataswarms_core import vllm_backend as vb
 from dataswarms_core.adapters import BASE, read_adapter
 from dataswarms_core.errors import ModelError
-from dataswarms_core.generation import GenerationRequest, HFBackend
+from dataswarms_core.generation import GenerationRequest, HFBackend, stop_token_ids
 from dataswarms_core.models import load_tokenizer
 from dataswarms_core.seeding import derive_seed
 from dataswarms_core.storage import Store
@@ -128,9 +128,11 @@ def test_generation_requests_match_the_hf_prompts(tiny_model_dir, tmp_path):
             [GenerationRequest([{"role": "user", "content": "x"}], "g7")], tokenizer, handles,
             max_new_tokens=8, temperature=0.0, top_p=1.0, seed=0, stop_ids=[],
         )  # fmt: skip
-    assert vb.stop_token_ids(tokenizer, [7, tokenizer.eos_token_id]) == sorted(
-        {tokenizer.pad_token_id, tokenizer.eos_token_id, 7}
-    )
+    assert stop_token_ids(tokenizer, [7, tokenizer.eos_token_id]) == {
+        tokenizer.pad_token_id,
+        tokenizer.eos_token_id,
+        7,
+    }
 
 
 def test_probe_requests_extend_each_prompt_by_each_candidate(tiny_model_dir, tmp_path):

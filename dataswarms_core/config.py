@@ -31,10 +31,21 @@ from .backends import BACKENDS, local_backend_names
 from .judges import JUDGES
 from .objectives import COMPOSITE, OBJECTIVES, objective_needs
 from .pso.config import PSOConfig
+from .seeding import derive_seed
 
 MASK = "***"  # what storage option values become in JSON output
 SEED_LIMIT = 2**63  # seeds are stored as Parquet/NumPy int64
 RUN_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _checked_name(value: str | None, what: str) -> str | None:
+    """A run or benchmark name is a folder name that is safe in URLs (:data:`RUN_NAME_PATTERN`)."""
+    if value is not None and not RUN_NAME_PATTERN.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid {what}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return value
 
 
 class _Section(BaseModel):
@@ -600,6 +611,48 @@ class StorageConfig(_Section):
         return opts
 
 
+class ScheduleSettings(_Section):
+    """One schedule of a benchmark's refresh deployment (``benchmark.schedules``): a cron line or an interval."""
+
+    cron: str | None = Field(None, description="Cron line, e.g. '0 3 * * 1' (03:00 every Monday).")
+    interval_seconds: float | None = Field(
+        None, gt=0, le=366 * 86400, description="Seconds between runs (0 < s <= one year)."
+    )
+    timezone: str = Field("UTC", description="IANA time zone of the cron line.")
+    active: bool = Field(True, description="False: the schedule is created paused (resume it in the UI).")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScheduleSettings:
+        if (self.cron is None) == (self.interval_seconds is None):
+            raise ValueError("set exactly one of cron and interval_seconds")
+        if self.cron is not None and len(self.cron.split()) not in (5, 6):
+            raise ValueError(f"cron {self.cron!r}: expected 5 fields (minute hour day month weekday)")
+        return self
+
+
+class BenchmarkConfig(_Section):
+    """A named benchmark that is refreshed on a schedule (``dataswarms refresh``, ``dataswarms deploy``).
+
+    Each refresh continues the search from the previous refresh's final swarm, writes the next version of the
+    benchmark package under ``<storage.root>/benchmarks/<name>/vNNNN``, evaluates ``models`` on it and
+    publishes the leaderboard with its change against the previous version.
+    """
+
+    name: str | None = Field(None, description="Benchmark name (letters, digits, '.', '_', '-').")
+    models: list[str] = Field(
+        default_factory=list,
+        description="Model specs evaluated on every version ([LABEL=]MODEL, MODEL+ADAPTER, NAME@URL).",
+    )
+    schedules: list[ScheduleSettings] = Field(
+        default_factory=list, description="Schedules of the refresh deployment (dataswarms deploy)."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return _checked_name(value, "benchmark name")
+
+
 class RunConfig(_Section):
     """A whole Data Swarms search."""
 
@@ -628,6 +681,19 @@ class RunConfig(_Section):
     export: ExportConfig = Field(default_factory=ExportConfig)
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+    benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig)
+    refresh: int = Field(
+        0,
+        ge=0,
+        le=999_999,
+        description="Refresh number, set by the refresh flow (0: a plain search). It enters every random stream "
+        "of the search (stream_seed), so each refresh writes new items.",
+    )
+    continue_from: str | None = Field(
+        None,
+        description="Run folder (path or URL) whose newest generator-swarm checkpoint is this run's initial "
+        "swarm; set by the refresh flow to the previous refresh's run.",
+    )
 
     @field_validator("seed", mode="before")
     @classmethod
@@ -644,12 +710,7 @@ class RunConfig(_Section):
     @field_validator("run_name")
     @classmethod
     def _run_name(cls, value: str | None) -> str | None:
-        if value is not None and not RUN_NAME_PATTERN.match(value):
-            raise ValueError(
-                f"{value!r} is not a valid run name: use 1-128 letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit"
-            )
-        return value
+        return _checked_name(value, "run name")
 
     @model_validator(mode="after")
     def _cross_check(self) -> RunConfig:
@@ -677,6 +738,11 @@ class RunConfig(_Section):
             self._adversarial_check()
         if self.model.backend == "vllm":
             self._vllm_check()
+        if self.continue_from is not None and self.mode == "adversarial":
+            raise ValueError(
+                "continue_from: continuing a previous run's swarm is supported in mode 'data-swarms' only "
+                "(an adversarial run also carries a test-taker swarm and a pool)"
+            )
         return self
 
     def max_adapters_per_stage(self) -> int:
@@ -745,6 +811,18 @@ class RunConfig(_Section):
             f"personal best, so no particle ever moves; set {where}.social > 0 (or {where}.repel > 0 with "
             f"repel_term on, or {where}.inertia > 0 with initial_velocity 'random')"
         )
+
+    @property
+    def stream_seed(self) -> int:
+        """The seed every random stream of the search derives from: ``seed`` for a plain search (refresh 0),
+        ``derive_seed(seed, "refresh", refresh)`` for refresh r ≥ 1, so each refresh samples new items.
+
+        Adapter training (seed generators, test takers, their clustering) keeps ``seed``: the trained adapters
+        are the benchmark's fixed starting point and test takers, reused from the cache by every refresh.
+        """
+        if self.refresh == 0:
+            return self.seed
+        return derive_seed(self.seed, "refresh", self.refresh)
 
     @property
     def max_iterations(self) -> int:

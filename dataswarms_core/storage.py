@@ -192,10 +192,13 @@ class Store:
             self.fs.rm(path, recursive=True)
 
 
-def copy_folder(src: Store, src_key: str, dst: Store, dst_key: str) -> list[str]:
+def copy_folder(
+    src: Store, src_key: str, dst: Store, dst_key: str, exclude: tuple[str, ...] = ()
+) -> list[str]:
     """Copy every file under ``src_key`` of ``src`` (recursively, in sorted order) to ``dst_key`` of ``dst``,
     across any two fsspec file systems (local ↔ S3, S3 → S3, ...). Each file is written with
-    :meth:`Store.write_bytes` (atomic on local storage).
+    :meth:`Store.write_bytes` (atomic on local storage). Entries of ``src_key`` named in ``exclude`` (files or
+    folders directly under it) are left out.
 
     Returns:
         The keys written, relative to ``dst``.
@@ -209,6 +212,8 @@ def copy_folder(src: Store, src_key: str, dst: Store, dst_key: str) -> list[str]
     written = []
     for path in sorted(src.fs.find(root)):
         rel = path[len(root) :].lstrip("/")
+        if rel.split("/", 1)[0] in exclude:
+            continue
         written.append(posixpath.join(dst_key, rel) if dst_key else rel)
         dst.write_bytes(written[-1], src.fs.cat_file(path))
     return written

@@ -1,6 +1,7 @@
 """Run configuration: built-ins, YAML files, overrides and errors."""
 
 import pytest
+import yaml
 
 from dataswarms_core.config import RunConfig, config_hash
 from dataswarms_core.config_files import load_config
@@ -466,3 +467,28 @@ def test_every_numeric_field_states_its_range_in_the_schema():
     assert fields["seed_generators.n_generators"]["minimum"] == 2
     assert fields["scoring.composite_weights.*"]["minimum"] == 0
     assert (fields["generation.top_p"]["exclusiveMinimum"], fields["generation.top_p"]["maximum"]) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("benchmark", "message"),
+    [
+        ({"name": "a/b"}, "'a/b' is not a valid benchmark name"),
+        ({"name": "b", "schedules": [{"cron": "0 3 * *"}]}, "cron '0 3 \\* \\*': expected 5 fields"),
+        ({"name": "b", "schedules": [{"cron": "0 3 * * 1", "interval_seconds": 60}]}, "exactly one of cron"),
+        ({"name": "b", "schedules": [{}]}, "exactly one of cron"),
+        ({"name": "b", "schedules": [{"interval_seconds": 0}]}, "greater than 0"),
+    ],
+)
+def test_bad_benchmark_sections_are_refused_in_one_line(tmp_path, benchmark, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"benchmark": benchmark}))
+    with pytest.raises(ConfigError, match=message):
+        load_config(str(path))
+
+
+def test_a_benchmark_section_with_schedules_loads():
+    cfg = load_config(
+        "quickstart",
+        {"benchmark.name": "b", "benchmark.models": ["m"], "benchmark.schedules": [{"cron": "0 3 * * 1"}, {"interval_seconds": 3600, "active": False}]},
+    )
+    assert cfg.benchmark.schedules[0].cron == "0 3 * * 1" and cfg.benchmark.schedules[1].active is False

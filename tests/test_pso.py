@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from dataswarms_core.errors import InvalidParticleError, InvalidUtilityError
 from dataswarms_core.pso import (
     PSOConfig,
+    continue_swarm,
     draw_weights,
     init_swarm,
     load_swarm_state,
@@ -164,6 +165,25 @@ def test_stops_at_max_iterations():
     assert update_swarm(state, [0.1, 0.2], cfg).stopped is None
     assert update_swarm(state, [0.3, 0.4], cfg).stopped == "max_iterations"
     assert state.iteration == 2
+
+
+def test_continue_swarm_keeps_where_particles_stand_and_forgets_what_was_measured():
+    cfg = PSOConfig(max_iterations=2, step_length_factor=0.5)
+    state = init_swarm([_pos(0.0, 1.0), _pos(1.0, 0.0)], cfg, seed=0)
+    update_swarm(state, [0.1, 0.2], cfg)
+    update_swarm(state, [0.3, 0.4], cfg)
+    assert state.stopped == "max_iterations"
+    new = continue_swarm(state, seed=99, metadata={"continued_from": {"run": "r1"}})
+    assert [_vec(new, "positions", i) for i in range(2)] == [_vec(state, "positions", i) for i in range(2)]
+    assert [_vec(new, "velocities", i) for i in range(2)] == [_vec(state, "velocities", i) for i in range(2)]
+    assert [_vec(new, "personal_best", i) for i in range(2)] == [_vec(state, "positions", i) for i in range(2)]
+    assert new.step_length == state.step_length == 0.5  # one move at 1.0, then 1.0 × 0.5
+    assert (new.iteration, new.stopped, new.seed, new.global_best, new.global_best_utility) == (0, None, 99, None, None)
+    assert new.personal_best_utility == [None, None] and new.utility_history == [[], []]
+    assert new.metadata["continued_from"] == {"run": "r1"} and new.names == state.names
+    new.positions[0]["w"] += 1.0  # a copy: the previous search's state is untouched
+    assert _vec(state, "positions", 0) != _vec(new, "positions", 0)
+    assert update_swarm(new, [0.5, 0.6], cfg).stopped is None  # the continued swarm moves again
 
 
 def _run(state, cfg, utilities):

@@ -187,6 +187,40 @@ def init_swarm(
     )
 
 
+def continue_swarm(state: SwarmState, seed: int, metadata: dict[str, Any] | None = None) -> SwarmState:
+    """A new search's initial swarm that continues where ``state`` stopped (a benchmark refresh).
+
+    Positions x_i, velocities v_i, the step length λ and the particle names carry over; everything measured
+    is reset: personal bests start at the positions with no utility, there is no global best or worst yet,
+    the iteration counter, staleness, cooldowns and histories start at zero and ``stopped`` is cleared. The
+    new search re-measures every particle on its own items (utilities from another search's items, drawn
+    with another seed, are not compared with this one's), so its global best comes from its own iterations.
+
+    Args:
+        state: the previous search's final swarm (not modified; tensors are cloned).
+        seed: the new search's stream seed (its PSO random factors derive from it).
+        metadata: merged over ``state.metadata`` (e.g. where the swarm came from).
+
+    Returns:
+        A :class:`SwarmState` with ``iteration == 0``.
+    """
+    n = state.n_particles
+    return SwarmState(
+        names=list(state.names),
+        positions=[_clone(x) for x in state.positions],
+        velocities=[_clone(v) for v in state.velocities],
+        personal_best=[_clone(x) for x in state.positions],
+        personal_best_utility=[None] * n,
+        utility_history=[[] for _ in range(n)],
+        stale=[0] * n,
+        cooldown=[0] * n,
+        step_length=float(state.step_length),
+        seed=int(seed),
+        metadata={**state.metadata, **(metadata or {})},
+        swarm=state.swarm,
+    )
+
+
 # -- checkpoint ------------------------------------------------------------------------------------------
 _SCALARS = (
     "names", "personal_best_utility", "utility_history", "stale", "cooldown", "step_length", "seed",

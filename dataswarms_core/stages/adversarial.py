@@ -50,7 +50,7 @@ POOL_REPORT = "pool.json"
 def pool_seed(config: RunConfig, iteration: int) -> int:
     """Seed of iteration k's replacement draw: ``derive_seed(seed, "pool", "test_takers", k)`` (run, iteration,
     swarm; docs/method.md §6)."""
-    return derive_seed(config.seed, *swarm_stream(TEST_TAKER_SWARM, "pool"), iteration)
+    return derive_seed(config.stream_seed, *swarm_stream(TEST_TAKER_SWARM, "pool"), iteration)
 
 
 def read_pool(run: Store, iteration: int) -> list[PoolEntry]:
@@ -138,7 +138,7 @@ def score_test_takers(config: RunConfig, info: RunInfo, run: Store, iteration: i
         items,
         takers.takers,
         **answer_settings(config),
-        run_seed=config.seed,
+        run_seed=config.stream_seed,
         stage="pool-answers",
         iteration=iteration,
     )
@@ -211,7 +211,7 @@ def track_held_out(config: RunConfig, info: RunInfo, run: Store, iteration: int)
     local = load_local(config, info, {name: (state.metadata["lora_config"], state.positions[best])})
     items = held_out_items(config, task)
     rows = answer(
-        items, [TestTaker(name, local.backend, name)], **answer_settings(config), run_seed=config.seed,
+        items, [TestTaker(name, local.backend, name)], **answer_settings(config), run_seed=config.stream_seed,
         stage="held-out-answers", iteration=iteration,
     )  # fmt: skip
     dev_rows = [dict(r) for r in rows]

@@ -105,6 +105,6 @@ def answer_with_spec(
     s = config.scoring
     rows = answer(
         [{"item": t} for t in texts], [model.taker], max_new_tokens=s.answer_max_new_tokens,
-        temperature=s.answer_temperature, batch_size=s.batch_size, run_seed=config.seed, stage=stage,
+        temperature=s.answer_temperature, batch_size=s.batch_size, run_seed=config.stream_seed, stage=stage,
     )  # fmt: skip
     return [r["response"] for r in rows], [r["answer_failure"] for r in rows]

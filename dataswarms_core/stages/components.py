@@ -87,7 +87,7 @@ def build_run_judge(config: RunConfig, name: str, local: LoadedModel, domain: st
         UnknownNameError: no judge of that name.
     """
     context = JudgeContext(
-        settings=config.judge, domain=domain, seed=derive_seed(config.seed, stage), local=local.backend,
+        settings=config.judge, domain=domain, seed=derive_seed(config.stream_seed, stage), local=local.backend,
         tokenizer=local.tokenizer, batch_size=config.scoring.batch_size,
     )  # fmt: skip
     return build_judge(name, context)

@@ -124,7 +124,7 @@ def load_judging(package: Package) -> Judging:
 
     def build(name: str, stage: str) -> Any:
         context = JudgeContext(
-            settings=config.judge, domain=package.manifest.domain, seed=derive_seed(config.seed, stage),
+            settings=config.judge, domain=package.manifest.domain, seed=derive_seed(config.stream_seed, stage),
             local=local.backend, tokenizer=local.tokenizer, batch_size=config.scoring.batch_size,
         )  # fmt: skip
         return build_judge(name, context)
@@ -152,7 +152,7 @@ def model_key(package: Package, identity: str, judges: str) -> str:
         "version": package.manifest.version,
         "model": identity,
         "judge": judges,
-        "answers": [s.answer_max_new_tokens, s.answer_temperature, s.batch_size, package.config.seed],
+        "answers": [s.answer_max_new_tokens, s.answer_temperature, s.batch_size, package.config.stream_seed],
         "tests": hashlib.sha256(tests).hexdigest(),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
@@ -203,7 +203,7 @@ def evaluate_model(
     s = package.config.scoring
     settings = {
         "max_new_tokens": s.answer_max_new_tokens, "temperature": s.answer_temperature,
-        "batch_size": s.batch_size, "run_seed": package.config.seed,
+        "batch_size": s.batch_size, "run_seed": package.config.stream_seed,
     }  # fmt: skip
     rows = answer(
         [{"item": it.item, "id": it.id} for it in package.items], [model.taker], **settings, stage="evaluate"

@@ -204,7 +204,7 @@ def _test_items(config: RunConfig, task: Task) -> list[dict[str, str]]:
         return []
     usable = [i for i in range(len(task.test)) if not pd.isna(task.test["output"][i])]
     n = min(config.export.test_items, len(usable))
-    picked = sorted(random.Random(derive_seed(config.seed, "package-test-items")).sample(usable, n))
+    picked = sorted(random.Random(derive_seed(config.stream_seed, "package-test-items")).sample(usable, n))
     return [{"input": str(task.test["input"][i]), "output": str(task.test["output"][i])} for i in picked]
 
 

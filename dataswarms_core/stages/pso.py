@@ -9,7 +9,16 @@ from dataclasses import asdict
 
 from ..adapters import check_same_lora_config
 from ..config import RunConfig
-from ..pso import PSOConfig, init_swarm, load_swarm_state, save_swarm_state, update_swarm
+from ..errors import ConfigError
+from ..pso import (
+    PSOConfig,
+    SwarmState,
+    continue_swarm,
+    init_swarm,
+    load_swarm_state,
+    save_swarm_state,
+    update_swarm,
+)
 from ..records import (
     AdapterManifest,
     CheckpointPointer,
@@ -17,7 +26,7 @@ from ..records import (
     ScoringReport,
     SwarmStepReport,
 )
-from ..seeding import TEST_TAKER_SWARM
+from ..seeding import GENERATOR_SWARM, TEST_TAKER_SWARM
 from ..stop import check_stop
 from ..storage import Store
 from .components import read_adapter_url
@@ -50,6 +59,9 @@ def init_swarms(
         return pointer
     options = config.storage.fsspec_options()
     for swarm, manifest in manifests.items():
+        if config.continue_from is not None and swarm == GENERATOR_SWARM:
+            save_swarm_state(continued_swarm(config, swarm, manifest), run, swarm_key(swarm, 0))
+            continue
         names, configs, positions = [], {}, []
         for name, entry in manifest.adapters.items():
             cfg, tensors = read_adapter_url(entry.url, options)
@@ -60,13 +72,47 @@ def init_swarms(
             positions.append(tensors)
         check_same_lora_config(configs)
         state = init_swarm(
-            positions, swarm_pso(config, swarm), config.seed, names=names, metadata={"lora_config": configs[names[0]]},
+            positions, swarm_pso(config, swarm), config.stream_seed, names=names, metadata={"lora_config": configs[names[0]]},
             swarm=swarm,
         )  # fmt: skip
         save_swarm_state(state, run, swarm_key(swarm, 0))
     if before_pointer is not None:
         before_pointer()
     return write_checkpoint_pointer(run, 0, list(manifests), None, pool=before_pointer is not None)
+
+
+def continued_swarm(config: RunConfig, swarm: str, manifest: AdapterManifest) -> SwarmState:
+    """The initial ``swarm`` of a run that continues ``config.continue_from`` (a benchmark refresh): that run's
+    newest checkpoint of the swarm, continued with :func:`~dataswarms_core.pso.continue_swarm` under this run's
+    stream seed. ``manifest`` (this run's seed adapters) must match it in particle count and LoRA configuration.
+
+    Raises:
+        ConfigError: the previous run has no checkpoint of the swarm, or its particles or LoRA configuration
+            differ from this run's seed generators (the message names the run folder and both values).
+    """
+    source = Store(config.continue_from, config.storage.options_for(config.continue_from))
+    pointer = read_checkpoint_pointer(source)
+    if pointer is None or swarm not in pointer.swarms:
+        raise ConfigError(
+            f"continue_from: {source.root} has no complete checkpoint of the {swarm} swarm (checkpoint.json); "
+            "expected the folder of a run that completed at least its first checkpoint"
+        )
+    previous = load_swarm_state(source, pointer.swarms[swarm])
+    if previous.n_particles != len(manifest.adapters):
+        raise ConfigError(
+            f"continue_from: {source.root} has {previous.n_particles} {swarm} particles, this run has "
+            f"{len(manifest.adapters)} seed generators (seed_generators.n_generators); they must be equal"
+        )
+    cfg, _ = read_adapter_url(next(iter(manifest.adapters.values())).url, config.storage.fsspec_options())
+    if isinstance(cfg.get("target_modules"), list):
+        cfg = {**cfg, "target_modules": sorted(cfg["target_modules"])}
+    if previous.metadata.get("lora_config") != cfg:
+        raise ConfigError(
+            f"continue_from: the LoRA configuration of {source.root}'s {swarm} swarm differs from this run's seed "
+            "generators (seed_generators.lora); a refresh must keep the adapters' shape"
+        )
+    origin = {"run": source.root, "checkpoint": pointer.swarms[swarm], "iteration": pointer.iteration}
+    return continue_swarm(previous, config.stream_seed, metadata={"continued_from": origin})
 
 
 def pso_step(config: RunConfig, run: Store, iteration: int, swarm: str) -> SwarmStepReport:

@@ -53,12 +53,12 @@ def score_reference(
     task = load_run_task(config, info)
     n = min(config.scoring.novelty_dev_items, len(task.dev))
     picked = sorted(
-        random.Random(derive_seed(config.seed, "reference-items")).sample(range(len(task.dev)), n)
+        random.Random(derive_seed(config.stream_seed, "reference-items")).sample(range(len(task.dev)), n)
     )
     items = [{"item": task.dev["input"][i], "output": task.dev["output"][i], "dev_index": i} for i in picked]
     takers = build_test_takers(config, info, manifest)
     rows = answer(
-        items, takers.takers, **answer_settings(config), run_seed=config.seed, stage="reference-answers"
+        items, takers.takers, **answer_settings(config), run_seed=config.stream_seed, stage="reference-answers"
     )
     judge = build_run_judge(config, config.judge.dev_name, takers.local, task.domain, "reference-judge")
     judge_answers(judge, rows, with_references=True)
@@ -119,7 +119,7 @@ def score(
         items,
         takers.takers,
         **answer_settings(config),
-        run_seed=config.seed,
+        run_seed=config.stream_seed,
         stage="answers",
         iteration=iteration,
     )

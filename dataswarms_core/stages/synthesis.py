@@ -48,7 +48,7 @@ def sample_generators(
     return sample_items(
         local.backend, dev, task.domain, list(generators), items_shown=g.items_shown,
         items_written=g.items_written, calls=calls, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
-        top_p=g.top_p, batch_size=g.batch_size, run_seed=config.seed, iteration=iteration, stage=stage,
+        top_p=g.top_p, batch_size=g.batch_size, run_seed=config.stream_seed, iteration=iteration, stage=stage,
         copies=copies,
     )  # fmt: skip
 

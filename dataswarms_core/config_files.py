@@ -86,13 +86,35 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = (
+            _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+def _extend(data: dict[str, Any], origin: str) -> dict[str, Any]:
+    """``extends: quickstart`` (a built-in) at the top of a file: the file's sections are merged over it, key by
+    key (a list replaces the built-in's list)."""
+    base = data.pop("extends")
+    if base not in BUILTIN_CONFIGS:
+        raise ConfigError(
+            f"{origin}: extends: {base!r} is not a built-in configuration ({', '.join(BUILTIN_CONFIGS)})"
+        )
+    text = resources.files("dataswarms_core.configs").joinpath(f"{base}.yaml").read_text()
+    return _merge(yaml.load(text, Loader=_UniqueKeyLoader) or {}, data)
+
+
 def load_config(
     source: str | Path | None = "quickstart", overrides: dict[str, Any] | None = None
 ) -> RunConfig:
     """Load a run configuration.
 
     Args:
-        source: ``"quickstart"`` / ``"paper"`` (built-in), a YAML file path, or None for the field defaults.
+        source: ``"quickstart"`` / ``"paper"`` (built-in), a YAML file path, or None for the field defaults. A
+            file starting with ``extends: quickstart`` (or ``paper``) is merged over that built-in.
         overrides: dotted keys to set after loading, e.g. ``{"pso.max_iterations": 3, "seed": 1}``;
             None values are ignored.
 
@@ -132,6 +154,8 @@ def load_config(
             raise ConfigError(
                 f"{origin}: expected a mapping of sections at the top level, got {type(data).__name__}"
             )
+    if "extends" in data:
+        data = _extend(data, origin)
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, dotted, value)

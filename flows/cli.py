@@ -1,4 +1,5 @@
-"""The ``dataswarms`` command line (typer + rich): ``run``, ``resume``, ``export``, ``evaluate`` and ``version``.
+"""The ``dataswarms`` command line (typer + rich): ``run``, ``resume``, ``export``, ``evaluate``, ``compare``,
+``refresh``, ``deploy``, ``serve`` and ``version``.
 
 The commands only parse options, build the run's configuration and hand it to
 :func:`dataswarms.flows._run.execute`. The helpers live next to this file: ``_environment`` (quiet defaults),
@@ -425,6 +426,139 @@ def compare(
             raise _fail(console, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - storage unreachable: one line, not a traceback
             raise _fail(console, read_error_message(url, exc)) from None
+
+
+ConfigsOption = Annotated[
+    list[str],
+    typer.Option(
+        "--config", "-c",
+        help="Benchmark configuration (YAML with a 'benchmark' section: name, models, schedules), repeatable.",
+    ),
+]  # fmt: skip
+
+
+def _benchmark_configs(console: Console, sources: list[str], overrides: dict[str, Any]) -> list[Any]:
+    """Load and check benchmark configurations (one line and exit 2 on the first problem)."""
+    from dataswarms_core.config_files import load_config
+    from dataswarms_core.errors import DataSwarmsError
+
+    from .deploy import check_benchmarks
+
+    try:
+        configs = [load_config(src, overrides) for src in sources]
+        check_benchmarks(configs, sources)
+    except DataSwarmsError as exc:
+        raise _fail(console, str(exc)) from None
+    return configs
+
+
+def _service_inputs(console: Console, sources: list[str], command: str) -> tuple[list[Any], str]:
+    """The checked benchmark configurations and the Prefect API URL of ``deploy`` / ``serve``."""
+    from dataswarms_core.errors import DataSwarmsError
+
+    from .deploy import check_api
+
+    configs = _benchmark_configs(console, sources, {})
+    try:
+        return configs, check_api(command)
+    except DataSwarmsError as exc:
+        raise _fail(console, str(exc)) from None
+
+
+@app.command()
+def refresh(
+    config: Annotated[
+        str, typer.Option("--config", "-c", help="YAML file with a 'benchmark' section, or a built-in config.")
+    ] = "quickstart",
+    benchmark: Annotated[str | None, typer.Option(help="Benchmark name (benchmark.name).")] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model spec evaluated on every version (benchmark.models), repeatable."),
+    ] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Storage root (storage.root): runs and benchmarks/<name>/ go there.")
+    ] = None,
+    iterations: Annotated[int | None, typer.Option(help="PSO iterations per refresh.", min=1)] = None,
+    seed: Annotated[int | None, typer.Option(help="Master seed.", min=0)] = None,
+    retries: RetriesOption = 0,
+) -> None:
+    """Write the next version of a benchmark: continue its search (refresh number in every random stream),
+    publish the package as benchmarks/<name>/vNNNN, evaluate the registered models, and print the leaderboard
+    with its change against the previous version."""
+    with _stoppable():
+        quiet_environment()
+        from dataswarms_core import stages
+        from dataswarms_core.errors import DataSwarmsError
+        from dataswarms_core.refresh import change_markdown, plan_refresh
+
+        console = _console()
+        overrides = {
+            "benchmark.name": benchmark, "benchmark.models": model or None, "storage.root": output,
+            "pso.max_iterations": iterations, "seed": seed,
+        }  # fmt: skip
+        (cfg,) = _benchmark_configs(console, [config], overrides)
+        try:
+            plan = plan_refresh(cfg)
+            stages.preflight(plan.config, resume=True, force=False)
+        except DataSwarmsError as exc:
+            raise _fail(console, str(exc)) from None
+        console.print(
+            f"benchmark {plan.benchmark}: refresh {plan.refresh} (search {plan.config.run_name}"
+            + (f", continuing {plan.previous.run_name}" if plan.previous else "")
+            + f"), then {len(cfg.benchmark.models)} models evaluated on {plan.version_url}"
+        )
+        from dataswarms_core.records import LeaderboardChange
+        from dataswarms_core.storage import Store, join
+
+        from ._run import run_flow
+        from .refresh import data_swarms_refresh
+
+        row = run_flow(
+            data_swarms_refresh, {"config": cfg}, console, what="refresh", retries=retries,
+            again="finished steps are kept; run the same command again to continue this refresh",
+        )  # fmt: skip
+        folder = Store(join(plan.version_url, "leaderboard"), cfg.storage.fsspec_options())
+        console.print(change_markdown(LeaderboardChange.read(folder, "change.json")))
+        console.print(f"version {row.version}: {row.items} items at {plan.version_url} (index: {plan.benchmark_url}/benchmark.json)")
+
+
+@app.command()
+def deploy(
+    config: ConfigsOption,
+    work_pool: Annotated[
+        str, typer.Option(help="Work pool the deployments run on (created as a process pool if missing).")
+    ] = "dataswarms",
+) -> None:
+    """Register each benchmark's refresh (on its schedules), search and evaluation flows as deployments on a
+    Prefect server (PREFECT_API_URL); workers polling the work pool run them."""
+    with _stoppable():
+        quiet_environment()
+        from .deploy import deploy
+
+        console = _console()
+        configs, api = _service_inputs(console, config, "deploy")
+        names = deploy(configs, work_pool)
+        console.print(f"deployed on {api} (work pool {work_pool}):")
+        for name in names:
+            console.print(f"  {name}")
+        console.print(
+            f"start a worker: prefect worker start --pool {work_pool}\n"
+            f"run a refresh now: prefect deployment run '{names[0]}'"
+        )
+
+
+@app.command()
+def serve(config: ConfigsOption) -> None:
+    """Serve each benchmark's refresh (on its schedules), search and evaluation flows from this process (for a
+    laptop), against a Prefect server (PREFECT_API_URL); stop with Ctrl-C."""
+    with _stoppable():
+        quiet_environment()
+        from .deploy import serve
+
+        console = _console()
+        configs, api = _service_inputs(console, config, "serve")
+        console.print(f"serving {3 * len(configs)} deployments on {api}; Ctrl-C stops")
+        serve(configs)
 
 
 @app.command()

@@ -10,11 +10,15 @@ newest checkpoint, keeps a complete version folder and the models already evalua
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from dataswarms.tasks.refresh import compare, plan, publish, record
 from dataswarms_core.config import RunConfig
+from dataswarms_core.config_files import load_config
+from dataswarms_core.errors import ConfigError
 from dataswarms_core.records import RunSummary
 from dataswarms_core.refresh import BenchmarkVersion
 from dataswarms_core.stages.layout import run_store
@@ -27,17 +31,38 @@ SUMMARY = "summary.json"
 
 def _flow_run_name() -> str:
     config = flow_run.parameters.get("config")
+    overrides = flow_run.parameters.get("overrides") or {}
     bench = config.get("benchmark", {}) if isinstance(config, dict) else getattr(config, "benchmark", None)
-    name = bench.get("name") if isinstance(bench, dict) else getattr(bench, "name", None)
+    name = overrides.get("benchmark.name") or (
+        bench.get("name") if isinstance(bench, dict) else getattr(bench, "name", None)
+    )
     return f"refresh-{name}" if name else "refresh"
 
 
+def resolve_config(config: RunConfig | str, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The refresh's configuration: ``config`` itself, or the built-in name / YAML path or URL it names loaded
+    with ``overrides`` (dotted keys, e.g. ``{"benchmark.name": "gsm8k-weekly"}``) — small deployment parameters.
+
+    Raises:
+        ConfigError: an unreadable or invalid file or override (one line), or overrides with a RunConfig.
+    """
+    if isinstance(config, str):
+        return load_config(config, overrides)
+    if overrides:
+        raise ConfigError("overrides apply to a configuration given by name, path or URL, not to a RunConfig")
+    return config
+
+
 @flow(name="data-swarms-refresh", flow_run_name=_flow_run_name, log_prints=True)
-def data_swarms_refresh(config: RunConfig) -> BenchmarkVersion:
+def data_swarms_refresh(
+    config: RunConfig | str = "quickstart", overrides: dict[str, Any] | None = None
+) -> BenchmarkVersion:
     """Write, evaluate and publish the next version of the benchmark ``config.benchmark`` (module docstring).
 
     Args:
-        config: the benchmark's search configuration with its ``benchmark`` section (name, models to evaluate).
+        config: the benchmark's search configuration with its ``benchmark`` section (name, models to
+            evaluate), or a built-in name / YAML path or URL of one.
+        overrides: dotted keys set on a configuration given by name (``{"benchmark.models": [...]}``).
 
     Returns:
         The version's row of ``benchmark.json``.
@@ -45,6 +70,7 @@ def data_swarms_refresh(config: RunConfig) -> BenchmarkVersion:
     Raises:
         ConfigError: no ``benchmark.name`` or ``benchmark.models``, or a mode other than ``data-swarms``.
     """
+    config = resolve_config(config, overrides)
     logger = get_run_logger()
     p = plan(config)
     logger.info(

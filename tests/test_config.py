@@ -492,3 +492,14 @@ def test_a_benchmark_section_with_schedules_loads():
         {"benchmark.name": "b", "benchmark.models": ["m"], "benchmark.schedules": [{"cron": "0 3 * * 1"}, {"interval_seconds": 3600, "active": False}]},
     )
     assert cfg.benchmark.schedules[0].cron == "0 3 * * 1" and cfg.benchmark.schedules[1].active is False
+
+
+def test_a_file_extending_a_builtin_is_merged_over_it(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text("extends: quickstart\npso: {max_iterations: 7}\nbenchmark: {name: b, models: [m]}\n")
+    cfg, quick = load_config(str(path)), load_config("quickstart")
+    assert cfg.pso.max_iterations == 7 and cfg.pso.inertia == quick.pso.inertia  # merged key by key
+    assert cfg.generation == quick.generation and cfg.benchmark.models == ["m"]
+    path.write_text("extends: nope\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: extends: 'nope' is not a built-in configuration"):
+        load_config(str(path))

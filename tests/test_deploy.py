@@ -1,0 +1,67 @@
+"""Deployments of a benchmark (``dataswarms deploy``): names, module entry points, small parameters, schedules,
+registered on a real Prefect API (the session's test server); and the one-line refusals of bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from dataswarms_core.config_files import load_config
+from dataswarms_core.errors import ConfigError
+
+EXAMPLE = "docs/examples/gsm8k-weekly.yaml"
+
+
+def _cfg(name: str, **extra):
+    return load_config(
+        EXAMPLE,
+        {"benchmark.name": name, "benchmark.schedules": [{"cron": "0 3 * * 1"}, {"interval_seconds": 3600, "active": False}],
+         "storage.options": {"key": "secret-key"}, **extra},
+    )  # fmt: skip
+
+
+def test_deployments_registered_with_schedules_and_small_parameters(prefect_harness):
+    from prefect.client.orchestration import get_client
+
+    from dataswarms.flows.deploy import deploy
+
+    names = deploy([_cfg("bench-a"), _cfg("bench-b")], work_pool="test-pool")
+    assert names == [
+        "data-swarms-refresh/bench-a", "data-swarms-search/bench-a", "data-swarms-evaluate/bench-a",
+        "data-swarms-refresh/bench-b", "data-swarms-search/bench-b", "data-swarms-evaluate/bench-b",
+    ]  # fmt: skip
+    with get_client(sync_client=True) as client:
+        pool = client.read_work_pool("test-pool")
+        refresh = client.read_deployment_by_name("data-swarms-refresh/bench-a")
+        evaluate = client.read_deployment_by_name("data-swarms-evaluate/bench-b")
+    assert pool.type == "process"
+    assert refresh.entrypoint == "dataswarms.flows.refresh.data_swarms_refresh"  # no source to pull
+    assert refresh.work_pool_name == "test-pool"
+    schedules = sorted(refresh.schedules, key=lambda s: str(s.schedule))
+    crons = [s.schedule.cron for s in schedules if hasattr(s.schedule, "cron")]
+    intervals = [(s.schedule.interval.total_seconds(), s.active) for s in schedules if hasattr(s.schedule, "interval")]
+    assert crons == ["0 3 * * 1"] and intervals == [(3600.0, False)]
+    params = json.dumps(refresh.parameters)
+    assert len(params) < 20_000 and "secret-key" not in params  # storage option values are masked
+    assert refresh.parameters["config"]["benchmark"]["name"] == "bench-a"
+    assert evaluate.parameters == {"models": ["smollm2=smollm2-135m-instruct"], "storage_options": {}}
+
+
+def test_deploy_refuses_bad_benchmarks_in_one_line(tmp_path, monkeypatch):
+    from dataswarms.flows.cli import app
+    from dataswarms.flows.deploy import check_benchmarks
+
+    with pytest.raises(ConfigError, match="^a.yaml: benchmark.name is not set"):
+        check_benchmarks([load_config("quickstart")], ["a.yaml"])
+    with pytest.raises(ConfigError, match="^b.yaml: benchmark 'x' is also defined by a.yaml$"):
+        check_benchmarks([_cfg("x"), _cfg("x")], ["a.yaml", "b.yaml"])
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("extends: quickstart\nbenchmark: {name: e}\n")
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    runner = CliRunner()
+    result = runner.invoke(app, ["deploy", "--config", str(empty)])
+    assert result.exit_code == 2 and f"error: {empty}: benchmark.models is empty" in result.output
+    result = runner.invoke(app, ["refresh", "--model", "m"])
+    assert result.exit_code == 2 and "error: quickstart: benchmark.name is not set" in result.output

@@ -18,10 +18,12 @@ process (Prefect's runner), for a laptop.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from dataswarms_core.config import RunConfig, ScheduleSettings
 from dataswarms_core.errors import ConfigError
+from dataswarms_core.storage import is_local
 
 DEFAULT_WORK_POOL = "dataswarms"
 REFRESH_FLOW = "data-swarms-refresh"
@@ -82,8 +84,18 @@ def prefect_schedules(schedules: list[ScheduleSettings]) -> list[Any]:
 
 
 def config_parameter(cfg: RunConfig) -> dict[str, Any]:
-    """The configuration as a deployment parameter: JSON, storage option values masked (``***``)."""
-    return cfg.public_dict()
+    """The configuration as a deployment parameter: JSON, storage option values masked (``***``), and local
+    paths made absolute — a process worker runs each flow run in a new temporary folder, so ``./runs`` would
+    be written there and lost. Paths are those of the machine that deploys (use ``s3://`` storage and Hub or
+    absolute model paths for workers on other machines)."""
+    data = cfg.public_dict()
+    if is_local(cfg.storage.root):
+        data["storage"]["root"] = str(Path(cfg.storage.root.removeprefix("file://")).expanduser().absolute())
+    for section, key in (("task", "source"), ("model", "base_model")):
+        value = data[section][key]
+        if isinstance(value, str) and "://" not in value and Path(value).expanduser().exists():
+            data[section][key] = str(Path(value).expanduser().absolute())
+    return data
 
 
 def build_deployments(configs: list[RunConfig], work_pool: str | None = None) -> list[Any]:

@@ -4,6 +4,7 @@ registered on a real Prefect API (the session's test server); and the one-line r
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -46,6 +47,8 @@ def test_deployments_registered_with_schedules_and_small_parameters(prefect_harn
     params = json.dumps(refresh.parameters)
     assert len(params) < 20_000 and "secret-key" not in params  # storage option values are masked
     assert refresh.parameters["config"]["benchmark"]["name"] == "bench-a"
+    # a process worker runs a flow in a temporary folder: ./runs must not resolve there
+    assert refresh.parameters["config"]["storage"]["root"] == str(Path("runs").absolute())
     assert evaluate.parameters == {"models": ["smollm2=smollm2-135m-instruct"], "storage_options": {}}
 
 
@@ -65,3 +68,42 @@ def test_deploy_refuses_bad_benchmarks_in_one_line(tmp_path, monkeypatch):
     assert result.exit_code == 2 and f"error: {empty}: benchmark.models is empty" in result.output
     result = runner.invoke(app, ["refresh", "--model", "m"])
     assert result.exit_code == 2 and "error: quickstart: benchmark.name is not set" in result.output
+
+
+def test_prefect_yaml_deploys_with_prefect_deploy(prefect_harness, tmp_path):
+    """``prefect deploy --all`` (Prefect's own command, as a user runs it) registers prefect.yaml's deployments."""
+    import os
+    import subprocess
+    import sys
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    from dataswarms.flows.deploy import ensure_work_pool
+
+    root = Path(__file__).resolve().parent.parent
+    ensure_work_pool("dataswarms")
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PWD": str(root)}
+    prefect = Path(sys.executable).parent / "prefect"
+    done = subprocess.run(
+        [str(prefect), "--no-prompt", "deploy", "--all"], cwd=root, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    with get_client(sync_client=True) as client:
+        refresh = client.read_deployment_by_name("data-swarms-refresh/gsm8k-weekly")
+        evaluate = client.read_deployment_by_name("data-swarms-evaluate/gsm8k-weekly")
+    assert refresh.entrypoint == "dataswarms.flows.refresh.data_swarms_refresh" and refresh.pull_steps in (None, [])
+    assert refresh.job_variables == {"working_dir": str(root)}
+    assert [s.schedule.cron for s in refresh.schedules] == ["0 3 * * 1"]
+    assert refresh.parameters == {"config": "docs/examples/gsm8k-weekly.yaml"}
+    assert evaluate.parameters == {"models": ["smollm2=smollm2-135m-instruct"]}
+
+    from dataswarms.flows.refresh import resolve_config
+
+    before = os.getcwd()
+    os.chdir(root)  # how the worker resolves it: in working_dir
+    try:
+        assert resolve_config(refresh.parameters["config"]).benchmark.name == "gsm8k-weekly"
+    finally:
+        os.chdir(before)

@@ -4,7 +4,8 @@ For every benchmark configuration (a YAML file with a ``benchmark`` section) thr
 named after the benchmark:
 
 - ``data-swarms-refresh/<name>``: the refresh (:mod:`dataswarms.flows.refresh`) on the benchmark's schedules
-  (``benchmark.schedules``: cron lines and intervals; a schedule can be paused and resumed in the UI);
+  (``benchmark.schedules``: cron lines and intervals; a schedule can be paused and resumed in the UI), at most
+  one run at a time (a deployment concurrency limit of 1: a run due while another runs waits for it);
 - ``data-swarms-search/<name>``: a search with the same configuration, no schedule;
 - ``data-swarms-evaluate/<name>``: evaluation of the benchmark's models; give ``package_url`` when running it.
 
@@ -125,6 +126,7 @@ def build_deployments(configs: list[RunConfig], work_pool: str | None = None) ->
             data_swarms_refresh.to_deployment(
                 name=name, parameters={"config": config_parameter(cfg)},
                 schedules=prefect_schedules(cfg.benchmark.schedules), tags=["dataswarms", "refresh"],
+                concurrency_limit=1,  # a benchmark's refreshes run one after the other (r needs r - 1)
                 description=f"Refresh of benchmark {name}: search, next version, evaluation, leaderboard change.",
                 **common,
             )  # fmt: skip

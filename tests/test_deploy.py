@@ -40,6 +40,7 @@ def test_deployments_registered_with_schedules_and_small_parameters(prefect_harn
     assert pool.type == "process"
     assert refresh.entrypoint == "dataswarms.flows.refresh.data_swarms_refresh"  # no source to pull
     assert refresh.work_pool_name == "test-pool"
+    assert refresh.global_concurrency_limit.limit == 1  # refresh r needs r - 1: one at a time
     schedules = sorted(refresh.schedules, key=lambda s: str(s.schedule))
     crons = [s.schedule.cron for s in schedules if hasattr(s.schedule, "cron")]
     intervals = [(s.schedule.interval.total_seconds(), s.active) for s in schedules if hasattr(s.schedule, "interval")]
@@ -96,6 +97,7 @@ def test_prefect_yaml_deploys_with_prefect_deploy(prefect_harness, tmp_path):
     assert refresh.entrypoint == "dataswarms.flows.refresh.data_swarms_refresh" and refresh.pull_steps in (None, [])
     assert refresh.job_variables == {"working_dir": str(root)}
     assert [s.schedule.cron for s in refresh.schedules] == ["0 3 * * 1"]
+    assert refresh.global_concurrency_limit.limit == 1
     assert refresh.parameters == {"config": "docs/examples/gsm8k-weekly.yaml"}
     assert evaluate.parameters == {"models": ["smollm2=smollm2-135m-instruct"]}
 

@@ -1,4 +1,5 @@
-"""Benchmark refresh (``dataswarms refresh``): the versions of a named benchmark and how its leaderboard moves.
+"""Benchmark refresh (``dataswarms refresh``, docs/method.md §8): the versions of a named benchmark and how its
+leaderboard moves.
 
 A benchmark named ``B`` (``benchmark.name``) lives under ``<storage.root>/benchmarks/B/``::
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -107,11 +108,12 @@ def s3_bucket(s3_server: str):
     S3FileSystem.clear_instance_cache()
 
 
-@pytest.fixture(scope="session")
-def openai_server(tiny_model_dir):
-    """A real OpenAI-compatible server (``transformers serve``) on 127.0.0.1 serving the tiny model.
+@contextlib.contextmanager
+def openai_server_on(model_dir: Path, port: int, log_path: Path, timeout: float = 120.0):
+    """``transformers serve MODEL_DIR`` (a real OpenAI-compatible server) on 127.0.0.1:``port`` for the block.
 
-    Yields ``(base_url, model_name)``.
+    Yields ``(base_url, model_name)``; the server's output goes to ``log_path`` (its tail is in the error when
+    it does not start within ``timeout`` seconds).
     """
     import shutil
     import subprocess
@@ -120,34 +122,43 @@ def openai_server(tiny_model_dir):
     import urllib.request
 
     exe = shutil.which("transformers", path=os.path.dirname(sys.executable)) or shutil.which("transformers")
-    port = _free_port()
-    log = open(tiny_model_dir.parent / "serve.log", "wb")  # noqa: SIM115 - closed at teardown
+    log = open(log_path, "wb")  # noqa: SIM115 - closed at exit
     proc = subprocess.Popen(
-        [exe, "serve", str(tiny_model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
+        [exe, "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                log.close()
-                raise RuntimeError(
-                    f"transformers serve did not start: {(tiny_model_dir.parent / 'serve.log').read_text()[-2000:]}"
-                ) from None
-            time.sleep(0.5)
-    yield f"{base}/v1", str(tiny_model_dir)
-    proc.terminate()
     try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        deadline = time.time() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(
+                        f"transformers serve did not start: {log_path.read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.5)
+        yield f"{base}/v1", str(model_dir)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def openai_server(tiny_model_dir):
+    """A real OpenAI-compatible server (``transformers serve``) on 127.0.0.1 serving the tiny model.
+
+    Yields ``(base_url, model_name)``.
+    """
+    with openai_server_on(tiny_model_dir, _free_port(), tiny_model_dir.parent / "serve.log") as served:
+        yield served
 
 
 EXPORT_GENERATORS = ["g0", "g1", "g2"]

@@ -188,7 +188,7 @@ def init_swarm(
 
 
 def continue_swarm(state: SwarmState, seed: int, metadata: dict[str, Any] | None = None) -> SwarmState:
-    """A new search's initial swarm that continues where ``state`` stopped (a benchmark refresh).
+    """A new search's initial swarm that continues where ``state`` stopped (a benchmark refresh, docs/method.md §8).
 
     Positions x_i, velocities v_i, the step length λ and the particle names carry over; everything measured
     is reset: personal bests start at the positions with no utility, there is no global best or worst yet,

@@ -125,6 +125,11 @@ def test_continuing_a_run_without_checkpoint_or_with_other_particles_is_refused(
     init_swarms(prev_cfg, run_store(prev_cfg), {"generators": hand_made_manifest(prev_cfg, tiny_model_dir, ["g0", "g1"])})
     with pytest.raises(ConfigError, match="has 2 generators particles, this run has 3 seed generators"):
         continued_swarm(cfg, "generators", three)
+    other = tiny_search_config(tiny_model_dir, tmp_path / "elsewhere", "other", **{"seed_generators.lora.r": 4})
+    init_swarms(other, run_store(other), {"generators": hand_made_manifest(other, tiny_model_dir, ["g0", "g1", "g2"])})
+    moved = cfg.model_copy(update={"continue_from": str(tmp_path / "elsewhere" / "other")})
+    with pytest.raises(ConfigError, match=r"continue_from: adapter g0: LoRA r = 8 but generators of .*other has 4"):
+        continued_swarm(moved, "generators", three)
     with pytest.raises(ValueError, match="continue_from.*mode 'data-swarms' only"):
         tiny_search_config(tiny_model_dir, tmp_path, "adv", continue_from="x", mode="adversarial",
                            **{"test_takers.n_adapters": 2})  # fmt: skip

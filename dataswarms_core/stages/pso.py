@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from ..adapters import check_same_lora_config
 from ..config import RunConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, InvalidParticleError
 from ..pso import (
     PSOConfig,
     SwarmState,
@@ -103,14 +103,12 @@ def continued_swarm(config: RunConfig, swarm: str, manifest: AdapterManifest) ->
             f"continue_from: {source.root} has {previous.n_particles} {swarm} particles, this run has "
             f"{len(manifest.adapters)} seed generators (seed_generators.n_generators); they must be equal"
         )
-    cfg, _ = read_adapter_url(next(iter(manifest.adapters.values())).url, config.storage.fsspec_options())
-    if isinstance(cfg.get("target_modules"), list):
-        cfg = {**cfg, "target_modules": sorted(cfg["target_modules"])}
-    if previous.metadata.get("lora_config") != cfg:
-        raise ConfigError(
-            f"continue_from: the LoRA configuration of {source.root}'s {swarm} swarm differs from this run's seed "
-            "generators (seed_generators.lora); a refresh must keep the adapters' shape"
-        )
+    first = next(iter(manifest.adapters))
+    cfg, _ = read_adapter_url(manifest.adapters[first].url, config.storage.fsspec_options())
+    try:  # the fields that matter for PSO arithmetic (not the base model's path on this machine)
+        check_same_lora_config({f"{swarm} of {source.root}": previous.metadata.get("lora_config", {}), first: cfg})
+    except InvalidParticleError as exc:
+        raise ConfigError(f"continue_from: {exc}; a refresh must keep the adapters' shape (seed_generators.lora)") from None
     origin = {"run": source.root, "checkpoint": pointer.swarms[swarm], "iteration": pointer.iteration}
     return continue_swarm(previous, config.stream_seed, metadata={"continued_from": origin})
 

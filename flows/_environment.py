@@ -5,7 +5,21 @@ HF cache; with ``HF_HUB_OFFLINE=1`` a cached model resolves without the network 
 
 They are set with ``os.environ.setdefault`` before the heavy imports, so a user's own values win. Child
 processes inherit them: the temporary Prefect server (``flows/_server.py``) gets
-``PREFECT_SERVER_ANALYTICS_ENABLED`` and ``PREFECT_LOGGING_LEVEL`` this way.
+``PREFECT_SERVER_ANALYTICS_ENABLED`` and the logging settings this way.
+
+Prefect's logs: the flow and its tasks log every stage and iteration at INFO (utilities, parse and judge
+failures, timings), and those records must reach the API, so the Prefect UI shows them, while the terminal
+keeps only the command's own lines and progress bar. Prefect 3.9 configures logging from its
+``prefect/logging/logging.yml``, where any key can be overridden by an environment variable
+``PREFECT_LOGGING_<PATH>_<TO>_<KEY>`` (read when Prefect is imported); it has no separate "level sent to the
+API" setting. The run loggers ``prefect.flow_runs`` and ``prefect.task_runs`` send to the ``api`` handler and
+propagate to the root logger's ``console`` handler, so:
+
+- ``PREFECT_LOGGING_LEVEL=WARNING``: Prefect's other loggers (client, events, server) stay at warnings;
+- ``PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL=INFO`` and ``..._TASK_RUNS_LEVEL=INFO``: the run loggers
+  pass INFO records (their level defaults to ``NOTSET``, i.e. ``PREFECT_LOGGING_LEVEL``), and the ``api``
+  handler (level 0) sends them to the API;
+- ``PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL=WARNING``: the console handler prints warnings and errors only.
 """
 
 from __future__ import annotations
@@ -18,6 +32,9 @@ QUIET_DEFAULTS = {
     "TOKENIZERS_PARALLELISM": "false",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_LOGGING_LOGGERS_PREFECT_FLOW_RUNS_LEVEL": "INFO",  # flow-run logs reach the API (the UI) ...
+    "PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL": "INFO",
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "WARNING",  # ... but not the terminal
     "DO_NOT_TRACK": "1",
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",

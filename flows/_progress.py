@@ -1,8 +1,11 @@
-"""The command's progress display: a rich progress bar fed by polling the run's ``progress.json``.
+"""A search's progress: written by the flow at each stage, shown by the command line and by the Prefect UI.
 
-The flow writes ``progress.json`` at each stage (``dataswarms_core.stages.write_progress``); a daemon thread
-reads it once a second, prints one timestamped line per new stage and advances the bar. Reading a file,
-rather than hooking into Prefect, works the same for local and remote (s3://) runs.
+The flow (through :class:`RunProgress`) writes ``progress.json`` at each stage
+(``dataswarms_core.stages.write_progress``) and updates a Prefect progress artifact, which the UI shows on the
+flow-run page (Artifacts tab, and the artifact's own page) with the stage as its description. The command's
+display is a rich progress bar: a daemon thread reads ``progress.json`` once a second, prints one timestamped
+line per new stage and advances the bar. Reading a file, rather than hooking into Prefect, works the same for
+local and remote (s3://) runs. Both show the same position: :func:`describe`.
 """
 
 from __future__ import annotations
@@ -11,13 +14,16 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from dataswarms_core.records import Progress as ProgressRecord
 from dataswarms_core.stages.layout import PROGRESS
+
+if TYPE_CHECKING:
+    from dataswarms_core.config import RunConfig
 
 POLL_SECONDS = 1.0
 
@@ -78,6 +84,64 @@ def describe(state: ProgressRecord, total: int) -> tuple[int, str]:
     if stage == "pso" and state.utilities:
         text += f" (utilities {', '.join(f'{u:.3f}' for u in state.utilities)})"
     return done, text
+
+
+def percent(stage: str, iteration: int | None, total_iterations: int) -> tuple[float, str]:
+    """Where a stage puts the run, in percent of :func:`total_steps`, with the bar's text.
+
+    Args:
+        stage: a stage of :data:`STAGE_TEXT`.
+        iteration: the iteration in progress, or None.
+        total_iterations: the run's ``max_iterations``.
+
+    Returns:
+        ``(percent in [0, 100], text)``; ``"done"`` is 100.
+    """
+    total = total_steps(total_iterations)
+    done, text = describe(ProgressRecord(stage=stage, iteration=iteration), total)
+    return 100.0 * min(done, total) / total, text
+
+
+class RunProgress:
+    """The flow's progress writer: ``progress.json`` for the command line and a Prefect progress artifact
+    (key ``<run name>-progress``) for the UI, created at 0 % on construction (in the flow run) and updated at
+    every stage and iteration; it reaches 100 % at ``done``.
+
+    Args:
+        config: the run's configuration (``run_name`` set).
+    """
+
+    def __init__(self, config: RunConfig) -> None:  # imports here: the module is also the command's display
+        from prefect.artifacts import create_progress_artifact
+
+        from dataswarms.tasks.package import artifact_key
+
+        self.config = config
+        self.artifact_id = create_progress_artifact(
+            0.0,
+            key=f"{artifact_key(config.run_name)}-progress",
+            description=f"Progress of {config.run_name}: preparing (base model, task data)",
+        )
+
+    def __call__(
+        self, stage: str, iteration: int | None = None, *, utilities: list[float] | None = None
+    ) -> None:
+        """Record that ``stage`` of ``iteration`` starts: write ``progress.json``, update the artifact.
+
+        Args:
+            stage: a stage of :data:`STAGE_TEXT`.
+            iteration: the iteration, or None for the stages before and after the iterations.
+            utilities: the iteration's utilities, shown in the bar's text at the "pso" stages.
+        """
+        from prefect.artifacts import update_progress_artifact
+
+        from dataswarms_core import stages
+
+        stages.write_progress(self.config, stage, iteration, utilities=utilities)
+        value, text = percent(stage, iteration, self.config.max_iterations)
+        update_progress_artifact(
+            self.artifact_id, value, description=f"Progress of {self.config.run_name}: {text}"
+        )
 
 
 def watch_progress(store: Any, total_iterations: int, stop: threading.Event, progress: Progress) -> None:

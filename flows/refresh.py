@@ -53,7 +53,7 @@ def resolve_config(config: RunConfig | str, overrides: dict[str, Any] | None = N
     return config
 
 
-@flow(name="data-swarms-refresh", flow_run_name=_flow_run_name, log_prints=True)
+@flow(name="data-swarms-refresh", flow_run_name=_flow_run_name, log_prints=False)  # logs through its run logger
 def data_swarms_refresh(
     config: RunConfig | str = "quickstart", overrides: dict[str, Any] | None = None
 ) -> BenchmarkVersion:

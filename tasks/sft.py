@@ -10,6 +10,7 @@ from dataswarms_core.config import RunConfig
 from dataswarms_core.records import AdapterManifest, RunInfo
 from dataswarms_core.storage import Store
 
+from ._log import adapters_line, log_info
 from ._retry import RETRY
 
 # config and info are excluded from the key: ``cache_key`` already hashes the parts of them that matter
@@ -26,8 +27,10 @@ ADAPTER_CACHE = (INPUTS - "config" - "info") + TASK_SOURCE
 )
 def train_seed_generators(config: RunConfig, info: RunInfo, cache_key: str, dest_url: str) -> AdapterManifest:
     """Cluster the dev inputs and train one LoRA generator per cluster (docs/method.md §1) into ``dest_url``.
-    Returns the adapters' manifest (names → URLs, losses)."""
-    return stages.train_seed_generators(config, info, Store(dest_url, config.storage.fsspec_options()))
+    Returns the adapters' manifest (names → URLs, losses), and logs the losses."""
+    manifest = stages.train_seed_generators(config, info, Store(dest_url, config.storage.fsspec_options()))
+    log_info(adapters_line(manifest))
+    return manifest
 
 
 @task(
@@ -39,5 +42,7 @@ def train_seed_generators(config: RunConfig, info: RunInfo, cache_key: str, dest
 )
 def train_test_takers(config: RunConfig, info: RunInfo, cache_key: str, dest_url: str) -> AdapterManifest:
     """Train the LoRA test takers on input→output pairs of different clusters into ``dest_url``.
-    Returns the adapters' manifest."""
-    return stages.train_test_takers(config, info, Store(dest_url, config.storage.fsspec_options()))
+    Returns the adapters' manifest, and logs the losses."""
+    manifest = stages.train_test_takers(config, info, Store(dest_url, config.storage.fsspec_options()))
+    log_info(adapters_line(manifest))
+    return manifest

@@ -1,8 +1,9 @@
 """What the command prints: the final summary and the progress lines."""
 
+import pytest
 from rich.console import Console
 
-from dataswarms.flows._progress import describe, total_steps
+from dataswarms.flows._progress import describe, percent, total_steps
 from dataswarms.flows._report import print_summary
 from dataswarms_core.records import Progress as ProgressRecord
 from dataswarms_core.records import RunSummary
@@ -117,3 +118,13 @@ def test_no_resume_command_for_a_failure_a_resume_would_hit_again():
     assert transient.rstrip().endswith("resume runs/x")  # a transient fault: resuming can work
     crash = printed(RuntimeError("CUDA error: an illegal memory access"))
     assert "error: RuntimeError: CUDA error" in crash and "continue with:" in crash
+
+
+def test_the_progress_artifact_follows_the_bar():
+    """The UI's progress artifact shows the bar's position in percent: 0 before SFT, 100 when done."""
+    total = total_steps(2)  # 2 SFT stages, 3 per iteration, export
+    assert percent("seed-generators", None, 2) == (0.0, "training seed generators (LoRA SFT)")
+    assert percent("pso", 1, 2)[0] == pytest.approx(100 * (2 + 3 + 2) / total)
+    assert percent("test-taker-pso", 1, 2)[0] == percent("pso", 1, 2)[0]  # adversarial stages: within "pso"
+    assert percent("export", 1, 2)[0] == pytest.approx(100 * (total - 1) / total)
+    assert percent("done", 1, 2) == (100.0, "done")

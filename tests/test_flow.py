@@ -23,6 +23,64 @@ def _task_states(flow_run_id) -> dict[str, str]:
     return {r.name: r.state.name for r in runs}
 
 
+def _api_logs(flow_run_id) -> list:
+    """The flow run's log rows in the API (flow and task runs), oldest first, after sending what is queued."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter
+    from prefect.client.schemas.sorting import LogSort
+
+    from dataswarms.flows._server import drain_prefect_workers
+
+    drain_prefect_workers()
+    with get_client(sync_client=True) as client:
+        return client.read_logs(
+            LogFilter(flow_run_id={"any_": [flow_run_id]}), limit=200, sort=LogSort.TIMESTAMP_ASC
+        )
+
+
+def _api_artifacts(flow_run_id) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id={"any_": [flow_run_id]}))
+
+
+def _check_visible_in_the_ui(flow_run_id, summary) -> None:
+    """What the Prefect UI shows of a finished 2-iteration search: INFO logs of every stage and iteration,
+    task runs named by stage/iteration/swarm, a progress artifact at 100, the report with its plot inlined."""
+    names = set(_task_states(flow_run_id))
+    assert {
+        "prepare", "train-seed-generators", "train-test-takers", "init-swarms", "export",
+        "synthesis-iter0000", "scoring-iter0000-generators", "pso-iter0000-generators", "checkpoint-iter0001",
+        "synthesis-iter0001", "scoring-iter0001-generators", "pso-iter0001-generators", "checkpoint-iter0002",
+    } <= names, names  # fmt: skip
+
+    logs = _api_logs(flow_run_id)
+    info = [log.message for log in logs if log.level == 20]
+    text = "\n".join(info)
+    for k, utilities in enumerate(summary.utility_history):
+        line = next(m for m in info if m.startswith(f"iteration {k}: utilities "))
+        for g, u in utilities.items():
+            assert f"{g} {u:.4f}" in line or f"{g} —" in line, line
+        assert "seconds: synthesis " in line and ", scoring " in line and ", pso " in line, line
+        assert "parse failures" in line and "judge failures" in line, line
+        assert f"synthesis iteration {k}: " in text and f"scoring iteration {k} (generators" in text
+        assert f"pso iteration {k} (generators)" in text
+    assert "prepare: run " in text and "sft seed_generators: 3 adapters trained" in text
+    assert "export: 2 iterations" in text and "done: 2 iterations" in text
+    assert any(m.startswith("Beginning flow run") for m in info)  # Prefect's own INFO lines are there too
+
+    artifacts = _api_artifacts(flow_run_id)
+    progress = [a for a in artifacts if a.type == "progress"]
+    assert len(progress) == 1 and progress[0].data == 100 and progress[0].key.endswith("-progress")
+    assert progress[0].description.endswith(": done")
+    report = next(a for a in artifacts if a.type == "markdown" and a.key.endswith("-report"))
+    assert "](data:image/png;base64," in report.data and "](utilities.png)" not in report.data
+    assert len(report.data) < 120_000  # a small data URI
+    assert any(a.type == "table" and a.key.endswith("-metrics") for a in artifacts)
+
+
 def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_dir, tmp_path):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
@@ -45,6 +103,7 @@ def test_search_flow_end_to_end_and_adapter_cache(prefect_harness, format_model_
     assert summary.swarm == "generators" and summary.format_version == 2
     for url in summary.outputs.model_dump(exclude_none=True).values():
         assert Path(url).exists(), url
+    _check_visible_in_the_ui(state.state_details.flow_run_id, summary)
 
     # Checkpoints: the initial swarm, one after each iteration; per-iteration artifacts.
     assert sorted(p.name for p in (run / "swarms").iterdir()) == ["generators"]
@@ -240,3 +299,32 @@ def test_default_run_names_are_valid_whatever_the_task_file_is_called():
         cfg = RunConfig.model_validate({"task": {"source": source}})
         assert RUN_NAME_PATTERN.match(default_run_name(cfg)), source
         assert RUN_NAME_PATTERN.match(default_run_name(cfg, "7f49b00d-2552-410e")), source
+
+
+def test_report_plots_are_inlined_as_small_data_uris(tmp_path):
+    """The report artifact carries its plots as PNG data URIs (the Prefect UI cannot follow relative links)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from dataswarms.tasks.export import inline_images
+    from dataswarms_core.report import plot_utilities
+    from dataswarms_core.storage import Store
+
+    frame = pd.DataFrame(
+        [
+            {"iteration": k, "particle": f"g{i}", "utility": 0.1 * k + 0.05 * i, "global_best_utility": 0.3}
+            for k in range(10)
+            for i in range(8)
+        ]
+    )
+    folder = Store(str(tmp_path))
+    folder.write_bytes("utilities.png", plot_utilities(frame))
+    markdown = "# r\n\n![utilities](utilities.png)\n\n![gone](missing.png) ![web](https://x/y.png)\n"
+    inlined = inline_images(markdown, folder)
+    uri = inlined.split("![utilities](", 1)[1].split(")", 1)[0]
+    assert uri.startswith("data:image/png;base64,") and len(uri) < 40_000
+    image = Image.open(io.BytesIO(base64.b64decode(uri.removeprefix("data:image/png;base64,"))))
+    assert image.format == "PNG" and image.size == (720, 420)
+    assert "![gone](missing.png)" in inlined and "![web](https://x/y.png)" in inlined  # left as they were

@@ -46,7 +46,8 @@ def publish(plan: RefreshPlan, package_url: str) -> BenchmarkManifest:
 )
 def compare(plan: RefreshPlan, board: Leaderboard) -> LeaderboardChange:
     """The leaderboard's change against the previous version, written as ``leaderboard/change.json|csv|md``
-    and published as a table and a markdown artifact."""
+    and published on the refresh's flow run as the leaderboard table (rank, move, means, delta per model,
+    ``<name>-vNNNN-leaderboard``) and a markdown report (``<name>-vNNNN-change``)."""
     from dataswarms_core.refresh import write_change
 
     options = plan.config.storage.fsspec_options()
@@ -59,13 +60,10 @@ def compare(plan: RefreshPlan, board: Leaderboard) -> LeaderboardChange:
     )
     write_change(change, Store(join(plan.version_url, LEADERBOARD_DIR), options))
     key = artifact_key(f"{plan.benchmark}-{version_folder(plan.refresh)}")
-    description = f"Leaderboard change of {plan.benchmark} {version_folder(plan.refresh)}"
-    create_table_artifact(
-        key=f"{key}-change", table=[r.model_dump() for r in change.rows], description=description
-    )
-    create_markdown_artifact(
-        key=f"{key}-change-report", markdown=change_markdown(change), description=description
-    )
+    against = f" against {version_folder(change.previous_version)}" if change.previous_version else ""
+    description = f"Leaderboard of {plan.benchmark} {version_folder(plan.refresh)} with its change{against}"
+    create_table_artifact(key=f"{key}-leaderboard", table=[r.model_dump() for r in change.rows], description=description)
+    create_markdown_artifact(key=f"{key}-change", markdown=change_markdown(change), description=description)
     return change
 
 

@@ -656,3 +656,15 @@ def flow_run_page_text(
         texts[tab] = page.inner_text("body")
         page.screenshot(path=str(folder / f"{stem}-{_tab_name(tab)}.png"), full_page=True)
     return texts
+
+
+def open_artifact(page: Any, api_url: str, flow_run_id: Any, key: str, shots: Path, expect: str) -> str:
+    """Open the flow run's Artifacts tab, click the card of artifact ``key``, wait for ``expect`` on the
+    artifact's page; save a full-page screenshot ``artifact-<key>.png``; return the page's text."""
+    flow_run_page_text(
+        api_url, flow_run_id, shots, tabs=("Artifacts",), page=page, expect={"Artifacts": key}
+    )  # fmt: skip
+    page.locator('a[href*="/artifacts/artifact/"]').filter(has_text=key).first.click()
+    page.get_by_text(expect).first.wait_for(state="visible")
+    page.screenshot(path=str(shots / f"artifact-{key}.png"), full_page=True)
+    return page.inner_text("body")

@@ -23,9 +23,12 @@ import pytest
 from conftest import _free_port, openai_server_on
 from services import (
     api_client,
+    chromium_page,
     deployment_runs,
     finished_runs,
+    flow_run_page_text,
     log_text,
+    open_artifact,
     postgres,
     prefect_server,
     use_api,
@@ -52,7 +55,7 @@ def _config(model_dir: Path, root: Path, name: str, seed: int, models: list[str]
 def _stack(tmp: Path) -> Iterator[str]:
     with contextlib.ExitStack() as services:
         db = services.enter_context(postgres(tmp / "postgres"))
-        api = services.enter_context(prefect_server(db, tmp / "server-home", ui=False))
+        api = services.enter_context(prefect_server(db, tmp / "server-home", ui=True))
         services.enter_context(work_pool(api, POOL))
         for name in WORKERS:
             services.enter_context(worker(api, POOL, name, env=WORKER_ENV, home=tmp / name, limit=1))
@@ -150,6 +153,20 @@ def test_refresh_deployments_on_postgres_with_two_workers(format_model_dir, tmp_
         )  # fmt: skip
         assert move["previous_mean"] == board1["rows"][0]["mean"] and move["mean"] == board2["rows"][0]["mean"]
         assert move["delta"] == pytest.approx(board2["rows"][0]["mean"] - board1["rows"][0]["mean"])
+        # the second scheduled refresh in the UI: its log lines and its leaderboard table with the change
+        second = versions[1]["flow_run_id"]
+        shots = Path(os.environ.get("DATASWARMS_TEST_ARTIFACTS") or tmp_path / "screenshots") / "test_service_refresh"
+        with chromium_page(viewport=(1400, 1800)) as page:
+            tabs = flow_run_page_text(
+                api, second, shots, page=page,
+                expect={"Logs": "leaderboard v0002: base rank 1 (kept)", "Artifacts": "tiny-weekly-v0002-leaderboard"},
+            )  # fmt: skip
+            assert "benchmark tiny-weekly: refresh 2, search tiny-weekly-r0002, continuing the swarm" in tabs["Logs"]
+            table = open_artifact(page, api, second, "tiny-weekly-v0002-leaderboard", shots, "rank_move")
+            for column in ("model", "status", "rank", "previous_rank", "rank_move", "mean", "previous_mean", "delta"):
+                assert column in table, column
+            assert "kept" in table and "base" in table
+        assert sorted(p.name for p in shots.glob("*.png"))  # screenshots kept as test artifacts
         with api_client(api) as client:
             client.resume_deployment(ids["tiny-weekly"])
             assert client.read_deployment(ids["tiny-weekly"]).paused is False

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from services import api_client, chromium_page, flow_run_page_text, prefect_server
+from services import api_client, chromium_page, flow_run_page_text, open_artifact, prefect_server
 from tiny import tiny_search_config
 
 RUN = "ui-run"
@@ -54,18 +54,6 @@ def _image_loaded(page, timeout_ms: float = 30_000) -> dict:
         "() => { const i = [...document.images].find(i => i.src.startsWith('data:image/png'));"
         " return {width: i.naturalWidth, height: i.naturalHeight, shown: i.getBoundingClientRect().width}; }"
     )
-
-
-def _open_artifact(page, api_url: str, flow_run_id: str, key: str, shots: Path, expect: str) -> str:
-    """Open the flow run's Artifacts tab, click the card of artifact ``key``, wait for ``expect`` on the
-    artifact's page; save a full-page screenshot ``artifact-<key>.png``; return the page's text."""
-    flow_run_page_text(
-        api_url, flow_run_id, shots, tabs=("Artifacts",), page=page, expect={"Artifacts": key}
-    )  # fmt: skip
-    page.locator('a[href*="/artifacts/artifact/"]').filter(has_text=key).first.click()
-    page.get_by_text(expect).first.wait_for(state="visible")
-    page.screenshot(path=str(shots / f"artifact-{key}.png"), full_page=True)
-    return page.inner_text("body")
 
 
 def test_a_search_is_visible_in_the_prefect_ui(format_model_dir, tmp_path):
@@ -110,10 +98,10 @@ def test_a_search_is_visible_in_the_prefect_ui(format_model_dir, tmp_path):
                 assert key in artifacts_tab, key
             assert f"Progress of {RUN}: done" in artifacts_tab
 
-            progress_page = _open_artifact(page, api_url, flow_run_id, f"{RUN}-progress", shots, "Progress:")
+            progress_page = open_artifact(page, api_url, flow_run_id, f"{RUN}-progress", shots, "Progress:")
             assert "Progress: 100%" in progress_page
 
-            report_page = _open_artifact(
+            report_page = open_artifact(
                 page, api_url, flow_run_id, f"{RUN}-report", shots, "Utility per iteration"
             )
             plot = _image_loaded(page)
@@ -121,7 +109,7 @@ def test_a_search_is_visible_in_the_prefect_ui(format_model_dir, tmp_path):
             page.screenshot(path=str(shots / f"artifact-{RUN}-report.png"), full_page=True)  # the plot drawn
             assert f"Data Swarms search {RUN}" in report_page and "global best utility" in report_page
 
-            table_page = _open_artifact(page, api_url, flow_run_id, f"{RUN}-metrics", shots, "particle")
+            table_page = open_artifact(page, api_url, flow_run_id, f"{RUN}-metrics", shots, "particle")
             for column in ("iteration", "particle", "utility", "global_best_utility", "seconds_synthesis"):
                 assert column in table_page, column
             assert "g0" in table_page and "g2" in table_page

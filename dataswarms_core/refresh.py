@@ -148,8 +148,9 @@ def plan_refresh(config: RunConfig) -> RefreshPlan:
     gives the same r, run name and folders, and the refresh resumes where it stopped.
 
     Raises:
-        ConfigError: no ``benchmark.name``, no ``benchmark.models``, ``mode`` is not ``data-swarms``, or the
-            index belongs to another benchmark.
+        ConfigError: no ``benchmark.name``, no ``benchmark.models`` (or two with one label), ``mode`` is not
+            ``data-swarms``, or the index belongs to another benchmark.
+        ModelError: a model of ``benchmark.models`` is missing (checked before any work).
     """
     store = benchmark_store(config)
     name = config.benchmark.name or ""
@@ -157,6 +158,11 @@ def plan_refresh(config: RunConfig) -> RefreshPlan:
         raise ConfigError(f"benchmark.models: benchmark {name!r} lists no model to evaluate on each version")
     if config.mode != "data-swarms":
         raise ConfigError(f"mode: a benchmark refresh runs mode 'data-swarms', got {config.mode!r}")
+    from .model_spec import parse_model_spec
+    from .stages.evaluate import check_specs
+
+    specs = [parse_model_spec(m) for m in config.benchmark.models]
+    check_specs(specs, config.storage.fsspec_options(), where="benchmark.models")
     index = read_index(store, name)
     r = len(index.versions) + 1
     previous = index.versions[-1] if index.versions else None

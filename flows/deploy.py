@@ -24,6 +24,8 @@ from typing import Any
 
 from dataswarms_core.config import RunConfig, ScheduleSettings
 from dataswarms_core.errors import ConfigError
+from dataswarms_core.model_spec import parse_model_spec
+from dataswarms_core.stages.evaluate import check_specs
 from dataswarms_core.storage import is_local
 
 DEFAULT_WORK_POOL = "dataswarms"
@@ -37,6 +39,7 @@ def check_benchmarks(configs: list[RunConfig], sources: list[str]) -> None:
 
     Raises:
         ConfigError: naming the file and the missing field, or the benchmark named twice.
+        ModelError: a model of ``benchmark.models`` is missing (naming the file and the spec).
     """
     seen: dict[str, str] = {}
     for cfg, source in zip(configs, sources, strict=True):
@@ -52,6 +55,8 @@ def check_benchmarks(configs: list[RunConfig], sources: list[str]) -> None:
         if name in seen:
             raise ConfigError(f"{source}: benchmark {name!r} is also defined by {seen[name]}")
         seen[name] = source
+        specs = [parse_model_spec(m) for m in cfg.benchmark.models]
+        check_specs(specs, cfg.storage.fsspec_options(), where=f"{source}: benchmark.models")
 
 
 def check_api(command: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from dataswarms_core.config_files import load_config
-from dataswarms_core.errors import ConfigError
+from dataswarms_core.errors import ConfigError, ModelError
 
 EXAMPLE = "docs/examples/gsm8k-weekly.yaml"
 
@@ -61,6 +61,9 @@ def test_deploy_refuses_bad_benchmarks_in_one_line(tmp_path, monkeypatch):
         check_benchmarks([load_config("quickstart")], ["a.yaml"])
     with pytest.raises(ConfigError, match="^b.yaml: benchmark 'x' is also defined by a.yaml$"):
         check_benchmarks([_cfg("x"), _cfg("x")], ["a.yaml", "b.yaml"])
+    gone = _cfg("g", **{"benchmark.models": [f"{tmp_path}/gone"]})
+    with pytest.raises(ModelError, match=rf"^c.yaml: benchmark.models {tmp_path}/gone: model "):
+        check_benchmarks([gone], ["c.yaml"])
     empty = tmp_path / "empty.yaml"
     empty.write_text("extends: quickstart\nbenchmark: {name: e}\n")
     monkeypatch.delenv("PREFECT_API_URL", raising=False)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny import tiny_search_config
 
-from dataswarms_core.errors import ConfigError
+from dataswarms_core.errors import ConfigError, ModelError
 from dataswarms_core.records import Leaderboard, LeaderboardRow
 from dataswarms_core.refresh import change_markdown, leaderboard_change, plan_refresh
 
@@ -54,6 +54,13 @@ def test_plan_refuses_a_benchmark_without_name_or_models(tmp_path):
     named = tiny_search_config(tmp_path, tmp_path, "x", **{"benchmark.name": "b"})
     with pytest.raises(ConfigError, match="benchmark.models"):
         plan_refresh(named)
+    missing = tiny_search_config(tmp_path, tmp_path, "x", **{"benchmark.name": "b", "benchmark.models": [f"m={tmp_path}/nope"]})
+    with pytest.raises(ModelError, match=rf"^benchmark.models {tmp_path}/nope: model .*: not a built-in name"):
+        plan_refresh(missing)  # before any work: no index, no run folder
+    twice = tiny_search_config(tmp_path, tmp_path, "x", **{"benchmark.name": "b", "benchmark.models": ["a=x@http://h/v1", "a=y@http://h/v1"]})
+    with pytest.raises(ConfigError, match="^benchmark.models: label a names two models"):
+        plan_refresh(twice)
+    assert not (tmp_path / "benchmarks").exists()
 
 
 def test_stream_seed_carries_the_refresh_number(tmp_path):

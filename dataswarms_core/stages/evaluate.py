@@ -266,10 +266,14 @@ def write_leaderboard(
 
 
 def check_specs(
-    specs: Sequence[ModelSpec], storage_options: dict[str, Any] | None = None, package: Package | None = None
+    specs: Sequence[ModelSpec],
+    storage_options: dict[str, Any] | None = None,
+    package: Package | None = None,
+    where: str = "--model",
 ) -> None:
     """Check every spec before anything loads: labels distinct, models and adapters present, adapters of the
-    right base model; with ``package``, that its judge model (the run's base model) is here.
+    right base model; with ``package``, that its judge model (the run's base model) is here. Messages name
+    ``where`` (``--model``, ``benchmark.models``).
 
     Raises:
         ConfigError: two models with one label.
@@ -285,8 +289,8 @@ def check_specs(
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
         raise ConfigError(
-            f"--model: label {', '.join(repeated)} names two models; give each its own (LABEL=SPEC)"
+            f"{where}: label {', '.join(repeated)} names two models; give each its own (LABEL=SPEC)"
         )
     for spec in specs:
-        check_model_spec(spec, storage_options)
+        check_model_spec(spec, storage_options, where)
         spec_identity(spec, storage_options)

@@ -669,6 +669,11 @@ class RunConfig(_Section):
         description="Master seed, 0 <= seed < 2**63 (run files store it as a 64-bit integer); every random "
         "draw derives from it.",
     )
+    search: str = Field(
+        "pso",
+        description="How the generators are searched: 'pso' (the method), or a baseline at equal budget: "
+        "'seed-best', 'base-model', 'random' (docs/method.md §9).",
+    )
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     seed_generators: SeedGeneratorConfig = Field(default_factory=SeedGeneratorConfig)
@@ -712,6 +717,14 @@ class RunConfig(_Section):
     def _run_name(cls, value: str | None) -> str | None:
         return _checked_name(value, "run name")
 
+    @field_validator("search")
+    @classmethod
+    def _known_search(cls, value: str) -> str:
+        from .baselines import SEARCHES
+
+        SEARCHES.get(value)  # UnknownNameError names the known strategies
+        return value
+
     @model_validator(mode="after")
     def _cross_check(self) -> RunConfig:
         components = self.scoring.components
@@ -738,6 +751,11 @@ class RunConfig(_Section):
             self._adversarial_check()
         if self.model.backend == "vllm":
             self._vllm_check()
+        if self.search != "pso" and self.mode == "adversarial":
+            raise ValueError(
+                f"search: the baselines ({self.search!r}) replace the generator search of mode 'data-swarms'; "
+                "adversarial mode searches both swarms with PSO"
+            )
         if self.continue_from is not None and self.mode == "adversarial":
             raise ValueError(
                 "continue_from: continuing a previous run's swarm is supported in mode 'data-swarms' only "

@@ -203,12 +203,14 @@ class Registry(Generic[T]):
 
 # -- the README's generated tables ---------------------------------------------------------------------------
 def readme_registries() -> dict[str, Registry[Any]]:
-    """README marker name → registry: ``objectives``, ``judges``, ``backends`` (imports the families)."""
+    """README marker name → registry: ``objectives``, ``judges``, ``backends``, ``searches`` (imports the
+    families)."""
     from .backends import BACKENDS
+    from .baselines import SEARCHES
     from .judges import JUDGES
     from .objectives import OBJECTIVES
 
-    return {"objectives": OBJECTIVES, "judges": JUDGES, "backends": BACKENDS}
+    return {"objectives": OBJECTIVES, "judges": JUDGES, "backends": BACKENDS, "searches": SEARCHES}
 
 
 def _block(marker: str) -> re.Pattern[str]:

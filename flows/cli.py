@@ -115,6 +115,13 @@ def run(
         str | None,
         typer.Option(help="Local generation backend (model.backend): 'hf' (transformers) or 'vllm' (CUDA GPU)."),
     ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            help="How the generators are searched (search): 'pso' (the method) or a baseline at the same budget: "
+            "'seed-best', 'base-model', 'random' (docs/method.md §9)."
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue the run of this name from its newest checkpoint.")
     ] = False,
@@ -142,6 +149,7 @@ def run(
             "adversarial.pool": None if pool == "both" else pool,
             "model.base_model": base_model,
             "model.backend": backend,
+            "search": search,
         }
         try:
             cfg = load_config(config, overrides)

@@ -220,6 +220,35 @@ def record_utilities(state: SwarmState, utilities: Sequence[float]) -> tuple[lis
     return improved, g_improved, w_changed
 
 
+def record_iteration(state: SwarmState, utilities: Sequence[float | None], config: PSOConfig) -> UpdateReport:
+    """docs/method.md §5 steps 1–2, shared by every search strategy: record the iteration's utilities
+    (:func:`record_utilities`), count the iteration, and stop on ``patience`` or ``max_iterations`` (a stopped
+    swarm does not move: its restart history gets an empty entry).
+
+    Returns:
+        The :class:`UpdateReport` so far (``step_length`` None; ``stopped`` set when the swarm stopped).
+
+    Raises:
+        InvalidUtilityError: a utility is missing, NaN or infinite (nothing is modified).
+        RuntimeError: the swarm has already stopped.
+    """
+    if state.stopped:
+        raise RuntimeError(f"swarm: already stopped ({state.stopped}) at iteration {state.iteration}")
+    values = check_utilities(utilities, state.names)
+    it = state.iteration
+    improved, g_improved, w_changed = record_utilities(state, values)
+    state.iteration += 1
+    report = UpdateReport(it, values, improved, g_improved, w_changed, step_length=None)
+    if state.global_best_stale >= config.patience:
+        state.stopped = "patience"
+    elif state.iteration >= config.max_iterations:
+        state.stopped = "max_iterations"
+    if state.stopped:
+        report.stopped = state.stopped
+        state.restart_history.append([])
+    return report
+
+
 def update_swarm(state: SwarmState, utilities: Sequence[float | None], config: PSOConfig) -> UpdateReport:
     """Record this iteration's utilities and move the swarm, in place (docs/method.md §5 steps 1–4).
 
@@ -245,23 +274,10 @@ def update_swarm(state: SwarmState, utilities: Sequence[float | None], config: P
         InvalidParticleError: a position became NaN/inf (naming the particle and tensor).
         RuntimeError: the swarm has already stopped.
     """
-    if state.stopped:
-        raise RuntimeError(f"swarm: already stopped ({state.stopped}) at iteration {state.iteration}")
-    values = check_utilities(utilities, state.names)
-    it = state.iteration
-    improved, g_improved, w_changed = record_utilities(state, values)
-    state.iteration += 1
-    report = UpdateReport(it, values, improved, g_improved, w_changed, step_length=None)
-
-    if state.global_best_stale >= config.patience:
-        state.stopped = "patience"
-    elif state.iteration >= config.max_iterations:
-        state.stopped = "max_iterations"
-    if state.stopped:
-        report.stopped = state.stopped
-        state.restart_history.append([])
+    report = record_iteration(state, utilities, config)
+    if report.stopped:
         return report
-
+    it = report.iteration
     gen = torch.Generator().manual_seed(derive_seed(state.seed, *swarm_stream(state.swarm, "pso"), it))
     weights = draw_weights(config, gen, state.n_particles)  # (n, 4)
     step = state.step_length

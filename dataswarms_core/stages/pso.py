@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 
 from ..adapters import check_same_lora_config
+from ..baselines import SEARCHES, update_baseline
 from ..config import RunConfig
 from ..errors import ConfigError, InvalidParticleError
 from ..pso import (
@@ -71,6 +72,8 @@ def init_swarms(
             configs[name] = cfg
             positions.append(tensors)
         check_same_lora_config(configs)
+        if swarm == GENERATOR_SWARM:
+            positions = SEARCHES.get(config.search).impl.initial(positions)  # e.g. base-model: LoRA B = 0
         state = init_swarm(
             positions, swarm_pso(config, swarm), config.stream_seed, names=names, metadata={"lora_config": configs[names[0]]},
             swarm=swarm,
@@ -131,7 +134,11 @@ def pso_step(config: RunConfig, run: Store, iteration: int, swarm: str) -> Swarm
     state = load_swarm_state(run, swarm_key(swarm, iteration))
     report_type = PoolScoringReport if swarm == TEST_TAKER_SWARM else ScoringReport
     utilities = report_type.read(run, swarm_iter_key(iteration, swarm, "scoring.json")).utilities
-    update = asdict(update_swarm(state, utilities, swarm_pso(config, swarm)))
+    if swarm == GENERATOR_SWARM and not SEARCHES.get(config.search).impl.pso:  # a baseline (docs/method.md §9)
+        seeds = load_swarm_state(run, swarm_key(swarm, 0)).positions
+        update = asdict(update_baseline(state, utilities, swarm_pso(config, swarm), config.search, seeds))
+    else:
+        update = asdict(update_swarm(state, utilities, swarm_pso(config, swarm)))
     url = save_swarm_state(state, run, swarm_key(swarm, iteration + 1))
     report = SwarmStepReport(
         swarm=swarm,

@@ -15,6 +15,7 @@ Parquet files are models too (:class:`ItemRow`, :class:`ReplyRow`, :class:`Answe
 | ``iterations/iter_NNNN/<swarm>/scoring.json``  | :class:`ScoringReport`  | scoring          |
 | ``iterations/iter_NNNN/<swarm>/pso.json``      | :class:`SwarmStepReport` | pso             |
 | ``summary.json``                               | :class:`RunSummary`     | export           |
+| ``remeasure/remeasure.json``                   | :class:`RemeasureReport` | remeasure       |
 | ``_cache/<kind>/<key>/manifest.json``          | :class:`AdapterManifest` | sft             |
 
 One module on purpose (a little over 300 lines): the schema of every file a run writes, in one place.
@@ -576,6 +577,60 @@ class RunSummary(Record):
     config_hash: str
     outputs: RunOutputs
     adversarial: AdversarialSummary | None = Field(None, description="Adversarial mode: the second swarm.")
+
+
+class RemeasureReport(Record):
+    """``remeasure/remeasure.json``: a run's global best re-measured on fresh samples (docs/method.md §9)."""
+
+    run_name: str
+    search: str = Field(description="The run's search strategy (pso or a baseline).")
+    generator: str = Field(description="The global-best particle re-measured.")
+    checkpoint_iteration: int
+    in_search_utility: float | None = Field(description="Its utility as the search measured it (a maximum).")
+    seeds: list[int] = Field(description="Seed of each draw: derive_seed(stream seed, 'remeasure', r).")
+    utilities: list[float | None] = Field(description="Per draw, its utility; None where undefined (missing).")
+    missing: int = Field(description="Draws with no utility (no parsable item, or the objective undefined).")
+    mean: float | None
+    ci_low: float | None = Field(description="Student-t 95 % interval over draws (None with < 2 values).")
+    ci_high: float | None
+    seconds: float
+
+
+class RunBudget(Row):
+    """What a run spent (docs/method.md §9): generator calls, items kept, test-taker answers and failures."""
+
+    generator_calls: int
+    items: int
+    answers: int
+    answer_failures: int
+    judge_failures: int
+
+
+class ComparisonRow(Row):
+    """A strategy's line of the comparison: in-search and re-measured values over seeds, and its budget."""
+
+    search: str
+    seeds: list[int]
+    in_search: float | None
+    in_search_low: float | None
+    in_search_high: float | None
+    remeasured: float | None
+    remeasured_low: float | None
+    remeasured_high: float | None
+    remeasured_per_seed: list[float | None]
+    missing_runs: int = Field(description="Runs none of whose re-measurement draws had a utility.")
+    generator_calls: int
+    items: int
+    answers: int
+    judge_failures: int
+
+
+class ComparisonTable(Record):
+    """``comparisons/<name>/baselines.json``: the search against its baselines (docs/method.md §9)."""
+
+    task: str
+    objective: str
+    rows: list[ComparisonRow]
 
 
 # -- the benchmark package (docs/method.md §7) ---------------------------------------------------------------

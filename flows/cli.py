@@ -402,19 +402,34 @@ def _print_comparison(console: Console, stores: list, cfg: Any, output: str | No
 @app.command()
 def compare(
     run_urls: Annotated[
-        list[str],
-        typer.Argument(help="One or more finished adversarial runs (folders or URLs), e.g. the --pool "
-                       "adversarial run and its --pool static control."),
-    ],
+        list[str] | None,
+        typer.Argument(help="Adversarial runs to compare (folders or URLs), e.g. the --pool adversarial run and its "
+                       "--pool static control. Without them: the search against its baselines (--task ...)."),
+    ] = None,
     output: Annotated[
         str | None,
-        typer.Option(help="Folder or URL for comparison.md, generalisation.csv/.png (default: "
-                     "<first run's storage root>/comparisons/<run>--<run>)."),
+        typer.Option(help="Folder or URL of the comparison (default: <storage root>/comparisons/<name>)."),
     ] = None,
     endpoint_url: EndpointOption = None,
+    config: Annotated[
+        str, typer.Option("--config", "-c", help="Baselines: YAML file or built-in config of the runs.")
+    ] = "quickstart",
+    task: Annotated[str | None, typer.Option(help="Baselines: built-in task or data file.")] = None,
+    objective: Annotated[str | None, typer.Option(help="Baselines: the objective (scoring.objective).")] = None,
+    seeds: Annotated[int, typer.Option(help="Baselines: runs per strategy, seeds seed, seed+1, ...", min=1)] = 3,
+    search: Annotated[
+        list[str] | None,
+        typer.Option("--search", help="Baselines: strategies to run (default: pso, seed-best, base-model, random)."),
+    ] = None,
+    draws: Annotated[
+        int, typer.Option(help="Baselines: fresh re-measurements of each chosen generator.", min=1)
+    ] = 3,
+    iterations: Annotated[int | None, typer.Option(help="Baselines: iterations per run.", min=1)] = None,
+    seed: Annotated[int | None, typer.Option(help="Baselines: first master seed.", min=0)] = None,
 ) -> None:
-    """Put the generalisation curves of adversarial runs (held-out test score of each iteration's best test
-    taker) in one plot and one table; print the table."""
+    """With RUN_URLs: put the generalisation curves of adversarial runs (held-out test score of each iteration's
+    best test taker) in one plot and one table. Without: run the search and its baselines at equal budget for
+    several seeds, re-measure each chosen generator on fresh samples, and print the table (docs/method.md §9)."""
     with _stoppable():
         quiet_environment()
         from dataswarms_core import stages
@@ -423,6 +438,9 @@ def compare(
         from ._stored_config import load_stored_config, read_error_message
 
         console = _console()
+        if not run_urls:
+            _compare_baselines(console, config, task, objective, seeds, search, draws, iterations, seed, output)
+            return
         stores, configs, url = [], [], run_urls[0]
         try:
             for url in run_urls:
@@ -434,6 +452,39 @@ def compare(
             raise _fail(console, str(exc)) from None
         except Exception as exc:  # noqa: BLE001 - storage unreachable: one line, not a traceback
             raise _fail(console, read_error_message(url, exc)) from None
+
+
+def _compare_baselines(
+    console: Console, config: str, task: str | None, objective: str | None, seeds: int, searches: list[str] | None,
+    draws: int, iterations: int | None, seed: int | None, output: str | None,
+) -> None:  # fmt: skip
+    """``dataswarms compare --task ...``: check everything, then run the comparison flow and print its table."""
+    from dataswarms_core import stages
+    from dataswarms_core.baselines import SEARCHES
+    from dataswarms_core.config_files import load_config
+    from dataswarms_core.errors import DataSwarmsError
+    from dataswarms_core.stages.comparison import comparison_markdown
+
+    overrides = {"task.source": task, "scoring.objective": objective, "pso.max_iterations": iterations, "seed": seed}
+    try:
+        cfg = load_config(config, overrides)
+        for name in searches or []:
+            SEARCHES.get(name)
+        from .baselines import DEFAULT_SEARCHES, comparison_runs
+
+        first = comparison_runs(cfg, seeds, list(searches or DEFAULT_SEARCHES))[0]
+        stages.preflight(first, resume=True, force=False)  # the runs differ in seed, strategy and name only
+    except DataSwarmsError as exc:
+        raise _fail(console, str(exc)) from None
+    from ._run import run_flow
+    from .baselines import data_swarms_compare
+
+    table = run_flow(
+        data_swarms_compare,
+        {"config": cfg, "seeds": seeds, "searches": searches, "draws": draws, "output_url": output},
+        console, what="comparison", again="finished runs are kept; run the same command again to continue",
+    )  # fmt: skip
+    console.print(comparison_markdown(table))
 
 
 ConfigsOption = Annotated[

@@ -1,0 +1,63 @@
+"""``dataswarms compare --task``: the search and its baselines at equal budget over seeds, every chosen
+generator re-measured on fresh samples, one table (docs/method.md §9), as one Prefect flow.
+
+For each seed and strategy the run ``compare-<task>-<objective>-<strategy>-s<seed>`` is an ordinary search
+subflow (a finished one, with its ``summary.json``, is reused; an unfinished one resumes), then its global best
+is re-measured. Seed s runs with master seed ``config.seed + s``; the trained adapters of one seed are shared
+by its strategies (the adapter cache), so the strategies differ only in the search.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from dataswarms.tasks.compare import publish_comparison, remeasure_run
+from dataswarms_core.config import RunConfig
+from dataswarms_core.records import ComparisonTable, RunSummary
+from dataswarms_core.stages.comparison import comparison_table
+from dataswarms_core.stages.layout import run_store
+from dataswarms_core.storage import join
+
+from .search import data_swarms_search
+
+DEFAULT_SEARCHES = ("pso", "seed-best", "base-model", "random")
+
+
+def comparison_runs(config: RunConfig, seeds: int, searches: list[str]) -> list[RunConfig]:
+    """The configurations of the comparison's runs, seed by seed, strategy by strategy."""
+    name = f"compare-{config.task.source.rsplit('/', 1)[-1].split('.')[0]}-{config.scoring.objective}"
+    return [
+        RunConfig.model_validate(
+            {**config.model_dump(), "seed": config.seed + s, "search": search, "run_name": f"{name}-{search}-s{s}"}
+        )
+        for s in range(seeds)
+        for search in searches
+    ]
+
+
+@flow(name="data-swarms-compare", flow_run_name="compare-{config.scoring.objective}", log_prints=False)
+def data_swarms_compare(
+    config: RunConfig, seeds: int = 3, searches: list[str] | None = None, draws: int = 3, output_url: str | None = None
+) -> ComparisonTable:
+    """Run the search and each baseline for ``seeds`` seeds, re-measure each chosen generator ``draws`` times,
+    and write the table to ``output_url`` (default ``<storage.root>/comparisons/<task>-<objective>``).
+
+    Raises:
+        ValueError: ``seeds`` or ``draws`` < 1, or an unknown strategy.
+    """
+    if seeds < 1 or draws < 1:
+        raise ValueError(f"seeds and draws must be at least 1, got {seeds} and {draws}")
+    runs = []
+    for cfg in comparison_runs(config, seeds, list(searches or DEFAULT_SEARCHES)):
+        store = run_store(cfg)
+        if not store.exists("summary.json"):
+            data_swarms_search(cfg, resume=True)
+        else:
+            RunSummary.read(store, "summary.json")  # a finished run of this name: reused
+        report, budget = remeasure_run(cfg, draws)
+        runs.append((cfg.search, cfg.seed, report, budget))
+    task_name = config.task.source.rsplit("/", 1)[-1].split(".")[0]
+    table = comparison_table(task_name, config.scoring.objective, runs)
+    out = output_url or join(config.storage.root, "comparisons", f"{task_name}-{config.scoring.objective}")
+    publish_comparison(table, out, config.storage.public_options())
+    return table

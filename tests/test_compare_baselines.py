@@ -1,0 +1,69 @@
+"""The search against its baselines (docs/method.md §9): the Student-t interval by hand, re-measurement on
+seeds the search never used (and reused when done), equal generator calls per strategy, and a tiny comparison
+through the flow with its table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tiny import tiny_search_config
+
+from dataswarms_core.seeding import derive_seed
+from dataswarms_core.stages.remeasure import remeasure_seed, t_interval
+
+
+def test_t_interval_by_hand():
+    mean, low, high = t_interval([1.0, 2.0, 3.0])
+    half = 4.302652729911275 / 3**0.5  # t_{0.975, 2} · s / √n with s = 1
+    assert (mean, low, high) == (pytest.approx(2.0), pytest.approx(2.0 - half), pytest.approx(2.0 + half))
+    assert t_interval([0.5]) == (0.5, None, None) and t_interval([]) == (None, None, None)
+
+
+def test_remeasure_seeds_are_not_the_searchs(tmp_path):
+    cfg = tiny_search_config(tmp_path, tmp_path, "x", seed=4)
+    seeds = {remeasure_seed(cfg, r) for r in (1, 2, 3)}
+    assert len(seeds) == 3 and cfg.seed not in seeds and cfg.stream_seed not in seeds
+    assert remeasure_seed(cfg, 1) == derive_seed(4, "remeasure", 1)
+    refreshed = cfg.model_copy(update={"refresh": 2})  # a refresh's re-measurement draws from its own stream
+    assert remeasure_seed(refreshed, 1) != remeasure_seed(cfg, 1)
+
+
+def test_tiny_comparison_of_the_search_and_random_search(prefect_harness, format_model_dir, tmp_path):
+    from dataswarms.flows.baselines import data_swarms_compare
+
+    root = tmp_path / "runs"
+    cfg = tiny_search_config(format_model_dir, root, None, **{"pso.max_iterations": 2})
+    table = data_swarms_compare(cfg, seeds=2, searches=["pso", "random"], draws=2)
+    assert [r.search for r in table.rows] == ["pso", "random"]
+    g, calls = cfg.seed_generators.n_generators, cfg.generation.calls_per_generator
+    for row in table.rows:
+        assert row.seeds == [0, 1]
+        assert row.generator_calls == 2 * 2 * g * calls  # seeds × iterations × G × calls: equal budget
+        runs = [root / f"compare-gsm8k-quickstart-difficulty-{row.search}-s{s}" for s in (0, 1)]
+        reports = [json.loads((r / "remeasure/remeasure.json").read_text()) for r in runs]
+        summaries = [json.loads((r / "summary.json").read_text()) for r in runs]
+        assert [rep["in_search_utility"] for rep in reports] == [s["global_best_utility"] for s in summaries]
+        assert row.remeasured_per_seed == [rep["mean"] for rep in reports]
+        for rep, summary in zip(reports, summaries, strict=True):
+            assert rep["generator"] == summary["global_best_particle"] and len(rep["utilities"]) == 2
+            assert summary["seed"] not in rep["seeds"]
+            draw = json.loads((runs[0] / "remeasure/draw_01/iterations/iter_0000/generators/scoring.json").read_text())
+            assert draw["generators"] == [reports[0]["generator"]]  # one particle: the global best
+        got = [m for m in row.remeasured_per_seed if m is not None]
+        if len(got) == 2:
+            assert row.remeasured == pytest.approx(sum(got) / 2)
+        found = [rep["in_search_utility"] for rep in reports]
+        assert row.in_search == pytest.approx(sum(found) / 2)
+    out = root / "comparisons/gsm8k-quickstart-difficulty"
+    text = (out / "baselines.md").read_text()
+    assert "| pso |" in text and "| random |" in text and f"| {2 * 2 * g * calls} |" in text
+    assert json.loads((out / "baselines.json").read_text())["rows"][0]["search"] == "pso"
+
+    # a second comparison reuses the finished runs and their re-measurements
+    before = (runs[0] / "remeasure/remeasure.json").stat().st_mtime_ns
+    draw_before = (runs[0] / "remeasure/draw_01/iterations/iter_0000/items.jsonl").stat().st_mtime_ns
+    again = data_swarms_compare(cfg, seeds=2, searches=["pso", "random"], draws=2)
+    assert again == table
+    assert (runs[0] / "remeasure/draw_01/iterations/iter_0000/items.jsonl").stat().st_mtime_ns == draw_before
+    assert (runs[0] / "remeasure/remeasure.json").stat().st_mtime_ns >= before

@@ -86,7 +86,12 @@ def data_swarms_refresh(
             summary.global_best_utility,
         )
     else:
-        summary = data_swarms_search(p.config, resume=True)
+        state = data_swarms_search(p.config, resume=True, return_state=True)
+        summary = state.result()  # a failed search raises here: the refresh fails and can be retried
+        logger.info(
+            "search %s: flow run %s (its page has the stage and iteration logs, progress and plot)",
+            summary.run_name, state.state_details.flow_run_id,
+        )  # fmt: skip
     manifest = publish(p, summary.outputs.package)
     logger.info(
         "version %s: %d items (package %s) at %s",

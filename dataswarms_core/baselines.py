@@ -53,7 +53,7 @@ SEARCHES: Registry[Strategy] = Registry("search strategy")
 
 
 def _same(positions: list[Position]) -> list[Position]:
-    return [{k: t.detach().clone() for k, t in p.items()} for p in positions]
+    return list(positions)  # init_swarm clones them
 
 
 def _zero_b(positions: list[Position]) -> list[Position]:

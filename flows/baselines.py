@@ -15,7 +15,7 @@ from dataswarms.tasks.compare import publish_comparison, remeasure_run
 from dataswarms_core.config import RunConfig
 from dataswarms_core.records import ComparisonTable, RunSummary
 from dataswarms_core.stages.comparison import comparison_table
-from dataswarms_core.stages.layout import run_store
+from dataswarms_core.stages.layout import run_store, task_stem
 from dataswarms_core.storage import join
 
 from .search import data_swarms_search
@@ -25,7 +25,7 @@ DEFAULT_SEARCHES = ("pso", "seed-best", "base-model", "random")
 
 def comparison_runs(config: RunConfig, seeds: int, searches: list[str]) -> list[RunConfig]:
     """The configurations of the comparison's runs, seed by seed, strategy by strategy."""
-    name = f"compare-{config.task.source.rsplit('/', 1)[-1].split('.')[0]}-{config.scoring.objective}"
+    name = f"compare-{task_stem(config)}-{config.scoring.objective}"
     return [
         RunConfig.model_validate(
             {**config.model_dump(), "seed": config.seed + s, "search": search, "run_name": f"{name}-{search}-s{s}"}
@@ -56,7 +56,7 @@ def data_swarms_compare(
             RunSummary.read(store, "summary.json")  # a finished run of this name: reused
         report, budget = remeasure_run(cfg, draws)
         runs.append((cfg.search, cfg.seed, report, budget))
-    task_name = config.task.source.rsplit("/", 1)[-1].split(".")[0]
+    task_name = task_stem(config)
     table = comparison_table(task_name, config.scoring.objective, runs)
     out = output_url or join(config.storage.root, "comparisons", f"{task_name}-{config.scoring.objective}")
     publish_comparison(table, out, config.storage.public_options())

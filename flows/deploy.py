@@ -18,7 +18,6 @@ process (Prefect's runner), for a laptop.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +66,7 @@ def check_api(command: str) -> str:
     """
     from prefect.settings import PREFECT_API_URL
 
-    url = PREFECT_API_URL.value() or os.environ.get("PREFECT_API_URL")
+    url = PREFECT_API_URL.value()  # the setting reads the environment and the active profile
     if not url:
         raise ConfigError(
             f"dataswarms {command} needs a running Prefect server: start one (`prefect server start`, see the "

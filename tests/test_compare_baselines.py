@@ -67,3 +67,12 @@ def test_tiny_comparison_of_the_search_and_random_search(prefect_harness, format
     assert again == table
     assert (runs[0] / "remeasure/draw_01/iterations/iter_0000/items.jsonl").stat().st_mtime_ns == draw_before
     assert (runs[0] / "remeasure/remeasure.json").stat().st_mtime_ns >= before
+
+
+def test_comparison_run_names_are_valid_for_any_task_file_name(tmp_path):
+    from dataswarms.flows.baselines import comparison_runs
+
+    cfg = tiny_search_config(tmp_path, tmp_path, None, **{"task.source": str(tmp_path / "my data (v2).csv")})
+    names = [c.run_name for c in comparison_runs(cfg, 2, ["pso", "random"])]
+    assert names == [f"compare-my-data-v2-difficulty-{s}-s{k}" for k in (0, 1) for s in ("pso", "random")]
+    assert [c.seed for c in comparison_runs(cfg, 2, ["pso"])] == [0, 1]

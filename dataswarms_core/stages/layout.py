@@ -71,12 +71,18 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def task_stem(config: RunConfig) -> str:
+    """The task's part of a run name: the task file's name (or built-in name) without its extension, reduced
+    to letters, digits and ``-`` (at most 60 characters; ``task`` when nothing is left)."""
+    stem = config.task.source.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-")[:60] or "task"
+
+
 def default_run_name(config: RunConfig, flow_run_id: str | None = None, stamp: str | None = None) -> str:
     """``<task>-<objective>-<UTC yyyymmdd-HHMMSS>`` (adversarial mode: ``<task>-<pool>-...``, pool ``adversarial`` or ``static``), or
     ``<task>-<objective>-<flow run id prefix>`` inside a flow run (so every retry of that flow run finds the same run folder). The task part is the task file's
     name reduced to letters, digits and ``-`` (always a valid run name)."""
-    stem = config.task.source.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    task = re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-")[:60] or "task"
+    task = task_stem(config)
     if stamp is None:  # a given stamp names runs made together (dataswarms run --pool both) alike
         stamp = flow_run_id.split("-")[0] if flow_run_id else datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     what = config.adversarial.pool if config.mode == "adversarial" else config.scoring.objective

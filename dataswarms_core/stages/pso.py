@@ -134,8 +134,10 @@ def pso_step(config: RunConfig, run: Store, iteration: int, swarm: str) -> Swarm
     state = load_swarm_state(run, swarm_key(swarm, iteration))
     report_type = PoolScoringReport if swarm == TEST_TAKER_SWARM else ScoringReport
     utilities = report_type.read(run, swarm_iter_key(iteration, swarm, "scoring.json")).utilities
-    if swarm == GENERATOR_SWARM and not SEARCHES.get(config.search).impl.pso:  # a baseline (docs/method.md §9)
-        seeds = load_swarm_state(run, swarm_key(swarm, 0)).positions
+    strategy = SEARCHES.get(config.search).impl
+    if swarm == GENERATOR_SWARM and not strategy.pso:  # a baseline (docs/method.md §9)
+        # random search draws around the iteration-0 positions; a strategy that stays needs none of them
+        seeds = load_swarm_state(run, swarm_key(swarm, 0)).positions if strategy.move is not None else []
         update = asdict(update_baseline(state, utilities, swarm_pso(config, swarm), config.search, seeds))
     else:
         update = asdict(update_swarm(state, utilities, swarm_pso(config, swarm)))

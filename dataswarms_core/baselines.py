@@ -12,14 +12,22 @@ the best utility measured, and its generator exported.
 - ``seed-best``: no search; the seed generators are sampled again every iteration.
 - ``base-model``: the base model with the same few-shot generation prompt (every particle's LoRA B factors
   are zero, so the adapter adds exactly nothing).
+- ``prompted``: the base model (LoRA B = 0) with the objective stated in the generation prompt
+  (:func:`~dataswarms_core.objectives.goal`, e.g. "Make them harder than the examples ...").
 - ``random``: random search; after iteration 0 (the seed generators) every particle jumps to a random
   convex combination of the seed generators plus a random step of the search's step length:
   ``x = Σ_j w_j s_j + λ_t (s_a − s_b)``, ``w ~ Dirichlet(1)``, ``a ≠ b`` drawn uniformly, λ_t decaying as
   in the search (``pso.step_length``, ``step_length_factor``, ``min_step_length``).
+- ``cma-es``: nevergrad's CMA-ES over the mixing weights ``w ∈ R^m`` of the m seed generators
+  (``x = Σ_j w_j s_j``), one generation of n = particles per iteration after iteration 0, started at
+  ``w = 1/m`` with ``σ₀ = λ₀ √(2/m)`` (a random step's weight change ``λ(e_a − e_b)`` has norm ``λ√2``, an
+  isotropic one of σ has expected squared norm ``mσ²``), maximising the recorded utilities.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,14 +46,16 @@ class Strategy:
 
     Attributes:
         initial: the iteration-0 positions from the seed generators' (list of n tensor dicts → n).
-        move: ``(seeds, n, generator, step_length) → n new positions`` after an iteration; None: the
-            particles stay where they are.
+        move: ``(seeds, state, config) → n new positions`` after an iteration is recorded (``state.iteration``
+            counts it already, ``state.step_length`` is λ_t); None: the particles stay where they are.
         pso: the particles move by :func:`~dataswarms_core.pso.update_swarm` (the method itself).
+        states_goal: the generation prompt states the objective (:func:`~dataswarms_core.objectives.goal`).
     """
 
     initial: Callable[[list[Position]], list[Position]]
-    move: Callable[[list[Position], int, torch.Generator, float], list[Position]] | None = None
+    move: Callable[[list[Position], SwarmState, PSOConfig], list[Position]] | None = None
     pso: bool = False
+    states_goal: bool = False
 
 
 SEARCHES: Registry[Strategy] = Registry("search strategy")
@@ -62,6 +72,22 @@ def _zero_b(positions: list[Position]) -> list[Position]:
         {k: torch.zeros_like(t) if "lora_B" in k else t.detach().clone() for k, t in p.items()}
         for p in positions
     ]
+
+
+def mix(seeds: list[Position], weights: Sequence[float], step: float = 0.0, a: int = 0, b: int = 0) -> Position:
+    """``Σ_j w_j s_j + step · (s_a − s_b)``, computed in float64 and returned in the seeds' dtype.
+
+    Args:
+        seeds: the seed generators' positions (equal keys and shapes).
+        weights: one real weight per seed (any sign; not normalised here).
+    """
+    point = {}
+    for key, ref in seeds[0].items():
+        x = sum(wj * s[key].double() for wj, s in zip(weights, seeds, strict=True))
+        if step:
+            x = x + step * (seeds[a][key].double() - seeds[b][key].double())
+        point[key] = x.to(ref.dtype)
+    return point
 
 
 def random_points(seeds: list[Position], n: int, gen: torch.Generator, step: float) -> list[Position]:
@@ -90,12 +116,69 @@ def random_points(seeds: list[Position], n: int, gen: torch.Generator, step: flo
         a = int(torch.randint(0, m, (1,), generator=gen))
         b = int(torch.randint(0, m - 1, (1,), generator=gen))
         b = b + 1 if b >= a else b  # uniform over the other seeds
-        point = {}
-        for key, ref in seeds[0].items():
-            mix = sum(wj * s[key].double() for wj, s in zip(w, seeds, strict=True))
-            point[key] = (mix + step * (seeds[a][key].double() - seeds[b][key].double())).to(ref.dtype)
-        out.append(point)
+        out.append(mix(seeds, w, step, a, b))
     return out
+
+
+def _random_move(seeds: list[Position], state: SwarmState, config: PSOConfig) -> list[Position]:
+    it = state.iteration - 1  # the iteration just recorded
+    gen = torch.Generator().manual_seed(derive_seed(state.seed, *swarm_stream(state.swarm, "random"), it))
+    return random_points(seeds, state.n_particles, gen, state.step_length)
+
+
+def cma_es_weights(
+    m: int, n: int, told: Sequence[Sequence[float]], sigma: float, seed: int
+) -> list[list[float]]:
+    """The next CMA-ES generation of mixing weights (nevergrad ``ParametrizedCMA``, population n), after
+    replaying the earlier generations: generation k (0-based) is asked, then told ``told[k]`` (the n
+    utilities its points got, maximised). The optimiser's random state is ``seed``, so a replay asks the same
+    points again: the swarm state needs no optimiser state to resume.
+
+    Args:
+        m: number of seed generators (the dimension), ≥ 1.
+        n: population size (particles), ≥ 2.
+        told: per earlier generation, n finite utilities.
+        sigma: σ₀ of the search distribution, > 0, in weight units.
+        seed: random state (reduced modulo 2³²).
+
+    Returns:
+        n weight vectors of length m.
+
+    Raises:
+        ValueError: a generation with other than n utilities.
+    """
+    import cma
+    import nevergrad as ng
+    import numpy as np
+
+    for k, utilities in enumerate(told):
+        if len(utilities) != n:
+            raise ValueError(f"cma-es: generation {k} has {len(utilities)} utilities, expected {n}")
+    param = ng.p.Array(init=np.full(m, 1.0 / m)).set_mutation(sigma=sigma)
+    param.random_state = np.random.RandomState(seed % 2**32)
+    optimizer = ng.optimizers.ParametrizedCMA(popsize=n)(parametrization=param, budget=None, num_workers=n)
+    with warnings.catch_warnings():
+        # nevergrad hands cma its own copies of the asked points, which cma reports as "orphaned injected
+        # solutions"; the update is the same (tests/test_baselines.py checks replay against a live run)
+        warnings.simplefilter("ignore", cma.evolution_strategy.InjectionWarning)
+        for utilities in told:
+            asked = [optimizer.ask() for _ in range(n)]
+            for candidate, u in zip(asked, utilities, strict=True):
+                optimizer.tell(candidate, -float(u))  # nevergrad minimises
+        return [[float(v) for v in optimizer.ask().value] for _ in range(n)]
+
+
+def _cma_es_move(seeds: list[Position], state: SwarmState, config: PSOConfig) -> list[Position]:
+    m, n, it = len(seeds), state.n_particles, state.iteration
+    if any(len(h) != it for h in state.utility_history):
+        raise ValueError(
+            "search 'cma-es' replays its generations from the swarm's own utility history, which does not start "
+            "at this run's iteration 0 (a continued swarm); use another search strategy"
+        )
+    told = [[state.utility_history[i][k] for i in range(n)] for k in range(1, it)]  # iteration 0: the seeds
+    sigma = config.step_length * math.sqrt(2.0 / m)
+    seed = derive_seed(state.seed, *swarm_stream(state.swarm, "cma-es"))
+    return [mix(seeds, w) for w in cma_es_weights(m, n, told, sigma, seed)]
 
 
 SEARCHES.register(
@@ -111,9 +194,17 @@ SEARCHES.register(
     summary="the base model with the same few-shot prompt (LoRA B = 0: no adapter effect)",
 )(Strategy(initial=_zero_b))  # fmt: skip
 SEARCHES.register(
+    "prompted", source="docs/method.md §9",
+    summary="the base model (LoRA B = 0) asked in the generation prompt for what the objective rewards",
+)(Strategy(initial=_zero_b, states_goal=True))  # fmt: skip
+SEARCHES.register(
     "random", source="docs/method.md §9",
     summary="random search: random convex combinations of the seed generators plus a step of the search's step length",
-)(Strategy(initial=_same, move=random_points))  # fmt: skip
+)(Strategy(initial=_same, move=_random_move))  # fmt: skip
+SEARCHES.register(
+    "cma-es", source="docs/method.md §9",
+    summary="nevergrad's CMA-ES over the mixing weights of the seed generators, one generation per iteration",
+)(Strategy(initial=_same, move=_cma_es_move))  # fmt: skip
 
 
 def update_baseline(
@@ -126,8 +217,9 @@ def update_baseline(
     """Record an iteration's utilities and place the particles for the next one by ``strategy`` (not ``pso``).
 
     Records as :func:`~dataswarms_core.pso.update_swarm` does (personal and global bests and worst, stopping
-    on ``patience`` and ``max_iterations``); then a staying strategy keeps the positions and ``random`` draws
-    new ones from the stream ``derive_seed(state.seed, *swarm_stream(swarm, "random"), t)``. The step length
+    on ``patience`` and ``max_iterations``); then a staying strategy keeps the positions, ``random`` draws
+    new ones from the stream ``derive_seed(state.seed, *swarm_stream(swarm, "random"), t)`` and ``cma-es`` asks
+    its next generation (stream ``derive_seed(state.seed, *swarm_stream(swarm, "cma-es"))``). The step length
     decays as in the search; velocities record the displacement.
 
     Raises:
@@ -140,11 +232,9 @@ def update_baseline(
     report = record_iteration(state, utilities, config)
     if report.stopped:
         return report
-    it = report.iteration
     step = state.step_length
     if entry.move is not None:
-        gen = torch.Generator().manual_seed(derive_seed(state.seed, *swarm_stream(state.swarm, strategy), it))
-        new = entry.move(seeds, state.n_particles, gen, step)
+        new = entry.move(seeds, state, config)
         state.velocities = [
             {k: x[k] - old[k] for k in x} for x, old in zip(new, state.positions, strict=True)
         ]

@@ -672,12 +672,19 @@ class RunConfig(_Section):
     search: str = Field(
         "pso",
         description="How the generators are searched: 'pso' (the method), or a baseline at equal budget: "
-        "'seed-best', 'base-model', 'random' (docs/method.md §9).",
+        "'seed-best', 'base-model', 'prompted', 'random', 'cma-es' (docs/method.md §9).",
     )
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     seed_generators: SeedGeneratorConfig = Field(default_factory=SeedGeneratorConfig)
     test_takers: TestTakerConfig = Field(default_factory=TestTakerConfig)
+    held_out_test_takers: TestTakerConfig | None = Field(
+        None,
+        description="Test takers the search never sees, used only when a chosen generator is re-measured "
+        "(dataswarms compare, docs/method.md §9): adapters trained like test_takers' from the seed "
+        "derive_seed(seed, 'held-out-test-takers'), plus extra adapter folders or endpoint models; the base "
+        "model may not be one when test_takers includes it.",
+    )
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
@@ -745,6 +752,24 @@ class RunConfig(_Section):
         if "test_takers>=2" in needs and takers < 2:
             raise ValueError(
                 f"{needing('test_takers>=2', 'compare')} test takers: need at least 2, got {takers}"
+            )
+        held = self.held_out_test_takers
+        if held is not None:
+            if held.include_base and self.test_takers.include_base:
+                raise ValueError(
+                    "held_out_test_takers.include_base: the base model is one of the search's test takers; set "
+                    "it to false (held-out test takers are models the search never saw)"
+                )
+            count = int(held.include_base) + held.n_adapters + len(held.extra)
+            if "test_takers>=2" in needs and count < 2:
+                raise ValueError(
+                    f"held_out_test_takers: {needing('test_takers>=2', 'compare')} test takers: need at least 2, "
+                    f"got {count}"
+                )
+        if self.search == "cma-es" and self.continue_from is not None:
+            raise ValueError(
+                "search: 'cma-es' replays its generations from the run's own utilities and cannot continue "
+                "another run's swarm (continue_from); use 'pso' or another baseline"
             )
         self._swarm_can_move(self.pso, "pso")
         if self.mode == "adversarial":

@@ -239,6 +239,7 @@ _SOURCE = "docs/method.md §4"
 
 @OBJECTIVES.register(
     "difficulty", source=_SOURCE, lowest=0.0,
+    goal="Make them harder than the examples: questions that even a strong model answers wrongly.",
     summary="1 − max_t m[g, t]: hard even for the strongest test taker",
 )  # fmt: skip
 def _difficulty_objective(inputs: ObjectiveInputs) -> np.ndarray:
@@ -247,6 +248,7 @@ def _difficulty_objective(inputs: ObjectiveInputs) -> np.ndarray:
 
 @OBJECTIVES.register(
     "separation", source=_SOURCE, lowest=0.0, needs=("test_takers>=2",),
+    goal="Make them discriminative: questions that strong models answer correctly and weaker models answer wrongly.",
     summary="mean gap between adjacent sorted m[g, ·] = (max_t − min_t) / (T − 1)",
 )  # fmt: skip
 def _separation_objective(inputs: ObjectiveInputs) -> np.ndarray:
@@ -255,6 +257,7 @@ def _separation_objective(inputs: ObjectiveInputs) -> np.ndarray:
 
 @OBJECTIVES.register(
     "novelty", source=_SOURCE, lowest=0.0, needs=("reference_scores", "test_takers>=2"),
+    goal="Make them test something new: questions on which models rank differently than on the examples.",
     options=("scoring.novelty_dev_items", "judge.dev_name"),
     summary=(
         "KL(q ‖ m[g, ·]) with q each test taker's mean score on `scoring.novelty_dev_items` real dev items "
@@ -268,6 +271,7 @@ def _novelty_objective(inputs: ObjectiveInputs) -> np.ndarray:
 
 @OBJECTIVES.register(
     "consistency", source=_SOURCE, lowest=0.0, needs=("item_sets",), options=("scoring.consistency_sets",),
+    goal="Make them equally hard as one another, so that any subset of them measures a model the same way.",
     summary=(
         "the calls of each generator are split into R = `scoring.consistency_sets` independent item sets; "
         "1 − mean_t std_r m_r[g, t] (population std); needs `generation.calls_per_generator` ≥ R"
@@ -279,6 +283,7 @@ def _consistency_objective(inputs: ObjectiveInputs) -> np.ndarray:
 
 @OBJECTIVES.register(
     "realistic", source=_SOURCE, lowest=0.0, needs=("items", "corpus"),
+    goal="Make them realistic: questions a real user would ask.",
     options=("scoring.realistic_corpus", "scoring.realistic_neighbours"),
     summary=(
         "mean over g's items of the mean BM25 score (`bm25s`) of its `scoring.realistic_neighbours` nearest "
@@ -293,3 +298,20 @@ def _realistic_objective(inputs: ObjectiveInputs) -> np.ndarray:
 def lowest(name: str) -> float:
     """The lowest value objective ``name`` takes (given to generators without items, or where undefined)."""
     return float(OBJECTIVES.get(name).extra["lowest"])
+
+
+def goal(name: str, weights: Mapping[str, float] | None = None) -> str:
+    """The objective stated as an instruction to a generator (the ``prompted`` baseline, docs/method.md §9).
+
+    Args:
+        name: a registered objective or ``composite``.
+        weights: the composite's weights; its goal lists the goals of the objectives weighted above 0, the
+            largest weight first.
+
+    Raises:
+        UnknownNameError: ``name`` (or a weighted name) is not registered.
+    """
+    if name == COMPOSITE:
+        named = sorted((n for n, w in (weights or {}).items() if w > 0), key=lambda n: -(weights or {})[n])
+        return " ".join(str(OBJECTIVES.get(n).extra["goal"]) for n in named)
+    return str(OBJECTIVES.get(name).extra["goal"])

@@ -17,14 +17,23 @@ def numbered(items: Sequence[str]) -> str:
     return "\n".join(f"{i}. {' '.join(item.split())}" for i, item in enumerate(items, start=1))
 
 
-def generation_messages(examples: Sequence[str], domain: str, n_written: int) -> list[dict[str, str]]:
-    """The user turn that asks a generator for ``n_written`` new items after showing ``examples``."""
+def generation_messages(
+    examples: Sequence[str], domain: str, n_written: int, goal: str | None = None
+) -> list[dict[str, str]]:
+    """The user turn that asks a generator for ``n_written`` new items after showing ``examples``.
+
+    Args:
+        goal: an instruction stating the objective (the ``prompted`` baseline, docs/method.md §9), put after the
+            request; None: the plain few-shot prompt of the search.
+    """
     text = (
         f"You write synthetic evaluation data about {domain}. "
         f"Here are {len(examples)} example items:\n{numbered(examples)}\n\n"
         f"Continue the pattern: write {n_written} new items of the same kind, numbered 1 to {n_written}, "
         "one per line, with no answers."
     )
+    if goal:
+        text += f" {goal}"
     return [{"role": "user", "content": text}]
 
 

@@ -593,6 +593,16 @@ class RemeasureReport(Record):
     mean: float | None
     ci_low: float | None = Field(description="Student-t 95 % interval over draws (None with < 2 values).")
     ci_high: float | None
+    held_out_test_takers: list[str] = Field(
+        default_factory=list, description="The held-out test takers (held_out_test_takers); empty: none."
+    )
+    held_out_utilities: list[float | None] = Field(
+        default_factory=list, description="Per draw, the utility against the held-out test takers; None: missing."
+    )
+    held_out_missing: int = 0
+    held_out_mean: float | None = None
+    held_out_ci_low: float | None = None
+    held_out_ci_high: float | None = None
     seconds: float
 
 
@@ -619,6 +629,10 @@ class ComparisonRow(Row):
     remeasured_high: float | None
     remeasured_per_seed: list[float | None]
     missing_runs: int = Field(description="Runs none of whose re-measurement draws had a utility.")
+    held_out: float | None = Field(None, description="Re-measured against the held-out test takers (mean).")
+    held_out_low: float | None = None
+    held_out_high: float | None = None
+    held_out_per_seed: list[float | None] = Field(default_factory=list)
     generator_calls: int
     items: int
     answers: int

@@ -54,6 +54,7 @@ def sample_items(
     iteration: int,
     stage: str = "synthesis",
     copies: CopyDetector | None = None,
+    goal: str | None = None,
 ) -> Sample:
     """Let every generator write ``calls × items_written`` items, all generators batched together.
 
@@ -70,6 +71,8 @@ def sample_items(
             shown in each item's call (kind ``items``: the generator's own earlier items); a copy is left out of
             ``items`` (the kept items' ``index`` stays contiguous per generator), counted in
             ``GeneratorCounts.copies`` and listed in ``Sample.copies``.
+        goal: the objective stated in every call's prompt (:func:`~dataswarms_core.prompts.generation_messages`;
+            the ``prompted`` baseline), or None.
 
     Returns:
         A :class:`Sample`: the kept items (``seed`` is the run seed), counts per generator, every reply and the
@@ -91,7 +94,7 @@ def sample_items(
             rows_shown = rng.sample(range(len(dev_inputs)), items_shown)
             shown_rows[g, c] = rows_shown
             shown = [dev_inputs[i] for i in rows_shown]
-            requests.append(GenerationRequest(generation_messages(shown, domain, items_written), adapter=g))
+            requests.append(GenerationRequest(generation_messages(shown, domain, items_written, goal), adapter=g))
             owners.append((g, c))
     texts = backend.generate(
         requests, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,

@@ -3,7 +3,8 @@ generator re-measured on fresh samples, one table (docs/method.md §9), as one P
 
 For each seed and strategy the run ``compare-<task>-<objective>-<strategy>-s<seed>`` is an ordinary search
 subflow (a finished one, with its ``summary.json``, is reused; an unfinished one resumes), then its global best
-is re-measured. Seed s runs with master seed ``config.seed + s``; the trained adapters of one seed are shared
+is re-measured (and, with ``held_out_test_takers``, scored against them too; they are trained once per seed).
+Seed s runs with master seed ``config.seed + s``; the trained adapters of one seed are shared
 by its strategies (the adapter cache), so the strategies differ only in the search.
 """
 
@@ -12,15 +13,19 @@ from __future__ import annotations
 from prefect import flow
 
 from dataswarms.tasks.compare import publish_comparison, remeasure_run
+from dataswarms.tasks.sft import train_test_takers
 from dataswarms_core.config import RunConfig
 from dataswarms_core.records import ComparisonTable, RunSummary
 from dataswarms_core.stages.comparison import comparison_table
 from dataswarms_core.stages.layout import run_store, task_stem
+from dataswarms_core.stages.package import local_run_info
+from dataswarms_core.stages.remeasure import held_out_config
+from dataswarms_core.stages.sft import TEST_TAKERS
 from dataswarms_core.storage import join
 
-from .search import data_swarms_search
+from .search import _adapters, data_swarms_search
 
-DEFAULT_SEARCHES = ("pso", "seed-best", "base-model", "random")
+DEFAULT_SEARCHES = ("pso", "seed-best", "base-model", "prompted", "random", "cma-es")
 
 
 def comparison_runs(config: RunConfig, seeds: int, searches: list[str]) -> list[RunConfig]:
@@ -54,7 +59,11 @@ def data_swarms_compare(
             data_swarms_search(cfg, resume=True)
         else:
             RunSummary.read(store, "summary.json")  # a finished run of this name: reused
-        report, budget = remeasure_run(cfg, draws)
+        held = None
+        if cfg.held_out_test_takers is not None:  # trained once per seed: the strategies share the cache
+            info = local_run_info(cfg, store)
+            held = _adapters(train_test_takers, held_out_config(cfg), info, TEST_TAKERS)
+        report, budget = remeasure_run(cfg, draws, held)
         runs.append((cfg.search, cfg.seed, report, budget))
     task_name = task_stem(config)
     table = comparison_table(task_name, config.scoring.objective, runs)

@@ -419,7 +419,7 @@ def compare(
     seeds: Annotated[int, typer.Option(help="Baselines: runs per strategy, seeds seed, seed+1, ...", min=1)] = 3,
     search: Annotated[
         list[str] | None,
-        typer.Option("--search", help="Baselines: strategies to run (default: pso, seed-best, base-model, random)."),
+        typer.Option("--search", help="Baselines: strategies to run (default: pso, seed-best, base-model, prompted, random, cma-es)."),
     ] = None,
     draws: Annotated[
         int, typer.Option(help="Baselines: fresh re-measurements of each chosen generator.", min=1)

@@ -20,20 +20,30 @@ from ._retry import RETRY
 from .package import artifact_key
 
 
+def _values(utilities: list[float | None]) -> str:
+    return ", ".join("missing" if u is None else f"{u:.4f}" for u in utilities)
+
+
 @task(**RETRY, name="remeasure", task_run_name="remeasure-{config.run_name}")
-def remeasure_run(config: RunConfig, draws: int) -> tuple[RemeasureReport, RunBudget]:
-    """Re-measure the run's global best ``draws`` times on fresh samples with its own test takers; return the
-    report and the run's budget."""
+def remeasure_run(
+    config: RunConfig, draws: int, held_out: AdapterManifest | None = None
+) -> tuple[RemeasureReport, RunBudget]:
+    """Re-measure the run's global best ``draws`` times on fresh samples with its own test takers and, given
+    ``held_out`` (the trained ``held_out_test_takers``), with those too; return the report and the run's
+    budget."""
     run = stages.run_store(config)
     info = local_run_info(config, run)
     key = stages.adapters_cache_key(config, info, TEST_TAKERS)
     takers = AdapterManifest.read(cache_store(config, TEST_TAKERS, key), "manifest.json")
-    report = remeasure(config, info, run, takers, draws)
+    report = remeasure(config, info, run, takers, draws, held_out)
     budget = run_budget(run, config.generation.items_written)
-    values = ", ".join("missing" if u is None else f"{u:.4f}" for u in report.utilities)
+    held = ""
+    if report.held_out_test_takers:
+        held = f"; held-out test takers {_values(report.held_out_utilities)} (mean {report.held_out_mean})"
     get_run_logger().info(
         f"{config.run_name} ({config.search}): in-search best {report.in_search_utility}, re-measured "
-        f"{values} (mean {report.mean}); {budget.generator_calls} generator calls, {budget.answers} answers"
+        f"{_values(report.utilities)} (mean {report.mean}){held}; {budget.generator_calls} generator calls, "
+        f"{budget.answers} answers"
     )
     return report, budget
 

@@ -10,7 +10,7 @@ import torch
 import yaml
 from tiny import tiny_search_config
 
-from dataswarms_core.baselines import SEARCHES, random_points, update_baseline
+from dataswarms_core.baselines import SEARCHES, cma_es_weights, mix, random_points, update_baseline
 from dataswarms_core.pso import PSOConfig, init_swarm
 from dataswarms_core.seeding import derive_seed
 
@@ -81,7 +81,7 @@ def test_update_baseline_records_like_the_search_and_moves_by_its_strategy():
         update_baseline(init_swarm(seeds, cfg, seed=3), [0.1, 0.2, 0.3], cfg, "pso", seeds)
 
 
-@pytest.mark.parametrize("search", ["random", "base-model"])
+@pytest.mark.parametrize("search", ["random", "base-model", "prompted", "cma-es"])
 def test_a_baseline_runs_the_search_loop_at_the_same_generator_budget(prefect_harness, format_model_dir, tmp_path, search):
     from safetensors.torch import load_file
 
@@ -98,9 +98,100 @@ def test_a_baseline_runs_the_search_loop_at_the_same_generator_budget(prefect_ha
     start = load_file(run / "swarms/generators/iter_0000/tensors.safetensors")
     after = load_file(run / "swarms/generators/iter_0001/tensors.safetensors")
     b_factors = [k for k in start if k.startswith("positions/") and "lora_B" in k]
-    if search == "base-model":
+    if search in ("base-model", "prompted"):
         assert all(not start[k].any() for k in b_factors)
         assert all(torch.equal(start[k], after[k]) for k in start if k.startswith("positions/"))
     else:
         assert any(not torch.equal(start[k], after[k]) for k in start if k.startswith("positions/"))
     assert yaml.safe_load((run / "config.yaml").read_text())["search"] == search
+
+
+@pytest.mark.filterwarnings("ignore::cma.evolution_strategy.InjectionWarning")  # see cma_es_weights
+def test_cma_es_replay_asks_what_an_uninterrupted_optimiser_asks_and_is_seeded():
+    import nevergrad as ng
+    import numpy as np
+
+    def utility(w):  # a concave bowl with its top at (0.1, 0.7, 0.2)
+        return -float(((np.asarray(w) - np.array([0.1, 0.7, 0.2])) ** 2).sum())
+
+    param = ng.p.Array(init=np.full(3, 1 / 3)).set_mutation(sigma=0.4)
+    param.random_state = np.random.RandomState(11)
+    live = ng.optimizers.ParametrizedCMA(popsize=4)(parametrization=param, budget=None, num_workers=4)
+    told, asked = [], []
+    for _ in range(5):
+        cands = [live.ask() for _ in range(4)]
+        asked.append([c.value.tolist() for c in cands])
+        told.append([utility(c.value) for c in cands])
+        for c, u in zip(cands, told[-1], strict=True):
+            live.tell(c, -u)
+    for k in range(5):  # replaying k told generations gives generation k as the live optimiser asked it
+        assert cma_es_weights(3, 4, told[:k], 0.4, 11) == asked[k]  # the same operations: the same floats
+    assert cma_es_weights(3, 4, [], 0.4, 12) != cma_es_weights(3, 4, [], 0.4, 11)
+    first = max(told[0])  # CMA-ES climbs: the last generation's best beats the first's
+    assert max(told[-1]) > first
+    with pytest.raises(ValueError, match="generation 0 has 3 utilities, expected 4"):
+        cma_es_weights(3, 4, [[0.1, 0.2, 0.3]], 0.4, 11)
+
+
+def test_cma_es_strategy_places_particles_at_mixes_of_the_seeds_and_resumes_exactly():
+    import math
+
+    cfg = PSOConfig(max_iterations=5, step_length=1.0, step_length_factor=0.5)
+    seeds = [_pos(0.0, 0.0), _pos(1.0, 0.0), _pos(0.0, 2.0)]
+    state = init_swarm(seeds, cfg, seed=5)
+    update_baseline(state, [0.2, 0.5, 0.1], cfg, "cma-es", seeds)
+    stream = derive_seed(5, "cma-es")
+    want = cma_es_weights(3, 3, [], math.sqrt(2 / 3), stream)  # iteration 0 (the seeds) is never told
+    for got, w in zip(state.positions, want, strict=True):
+        assert got["lora_A.weight"].tolist() == pytest.approx(mix(seeds, w)["lora_A.weight"].tolist())
+        assert got["lora_A.weight"].tolist() == pytest.approx([w[1], 2 * w[2]])
+    update_baseline(state, [0.3, 0.9, 0.4], cfg, "cma-es", seeds)
+    second = cma_es_weights(3, 3, [[0.3, 0.9, 0.4]], math.sqrt(2 / 3), stream)
+    assert state.positions[0]["lora_A.weight"].tolist() == pytest.approx(mix(seeds, second[0])["lora_A.weight"].tolist())
+
+    again = init_swarm(seeds, cfg, seed=5)  # the same seed and utilities: the same swarm
+    update_baseline(again, [0.2, 0.5, 0.1], cfg, "cma-es", seeds)
+    update_baseline(again, [0.3, 0.9, 0.4], cfg, "cma-es", seeds)
+    assert all(torch.equal(a["lora_A.weight"], b["lora_A.weight"]) for a, b in zip(again.positions, state.positions, strict=True))
+
+
+def test_prompted_strategy_states_the_objective_in_every_generation_prompt():
+    from fakes import ScriptedBackend
+
+    from dataswarms_core.objectives import goal
+    from dataswarms_core.prompts import generation_messages
+    from dataswarms_core.synthesis import sample_items
+
+    assert SEARCHES.get("prompted").impl.states_goal and not SEARCHES.get("base-model").impl.states_goal
+    plain = generation_messages(["a", "b"], "math", 2)[0]["content"]
+    stated = generation_messages(["a", "b"], "math", 2, goal("difficulty"))[0]["content"]
+    assert stated == plain + " " + goal("difficulty") and "harder than the examples" in stated
+    assert goal("composite", {"difficulty": 0.2, "separation": 0.8, "novelty": 0.0}) == (
+        goal("separation") + " " + goal("difficulty")
+    )
+    backend = ScriptedBackend("1. What is 2+2?\n2. What is 3+3?")
+    sample_items(
+        backend, ["q1", "q2", "q3"], "math", ["g0", "g1"], items_shown=2, items_written=2, calls=2,
+        max_new_tokens=16, temperature=0.7, top_p=0.9, batch_size=4, run_seed=0, iteration=0,
+        goal=goal("separation"),
+    )  # fmt: skip
+    prompts = [r.messages[0]["content"] for r in backend.requests]
+    assert len(prompts) == 4 and all(p.endswith(goal("separation")) for p in prompts)
+
+
+def test_held_out_test_takers_and_cma_es_are_checked_in_the_configuration(tmp_path):
+    from dataswarms_core.stages.remeasure import held_out_config
+
+    with pytest.raises(ValueError, match="held_out_test_takers.include_base: the base model is one of the search"):
+        tiny_search_config(tmp_path, tmp_path, "x", held_out_test_takers={"n_adapters": 2})
+    with pytest.raises(ValueError, match="held_out_test_takers: separation compares test takers: need at least 2"):
+        tiny_search_config(
+            tmp_path, tmp_path, "x", held_out_test_takers={"include_base": False, "n_adapters": 1},
+            **{"scoring.objective": "separation"},
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="'cma-es' replays its generations"):
+        tiny_search_config(tmp_path, tmp_path, "x", search="cma-es", continue_from=str(tmp_path))
+    cfg = tiny_search_config(tmp_path, tmp_path, "x", held_out_test_takers={"include_base": False, "n_adapters": 2})
+    held = held_out_config(cfg)
+    assert held.test_takers.n_adapters == 2 and not held.test_takers.include_base
+    assert held.seed == derive_seed(cfg.seed, "held-out-test-takers") and held.held_out_test_takers is None

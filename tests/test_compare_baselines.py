@@ -33,7 +33,10 @@ def test_tiny_comparison_of_the_search_and_random_search(prefect_harness, format
     from dataswarms.flows.baselines import data_swarms_compare
 
     root = tmp_path / "runs"
-    cfg = tiny_search_config(format_model_dir, root, None, **{"pso.max_iterations": 2})
+    cfg = tiny_search_config(
+        format_model_dir, root, None, held_out_test_takers={"include_base": False, "n_adapters": 1},
+        **{"pso.max_iterations": 2},
+    )  # fmt: skip
     table = data_swarms_compare(cfg, seeds=2, searches=["pso", "random"], draws=2)
     assert [r.search for r in table.rows] == ["pso", "random"]
     g, calls = cfg.seed_generators.n_generators, cfg.generation.calls_per_generator
@@ -50,6 +53,16 @@ def test_tiny_comparison_of_the_search_and_random_search(prefect_harness, format
             assert summary["seed"] not in rep["seeds"]
             draw = json.loads((runs[0] / "remeasure/draw_01/iterations/iter_0000/generators/scoring.json").read_text())
             assert draw["generators"] == [reports[0]["generator"]]  # one particle: the global best
+        # held-out test takers: the same items of each draw, answered by adapters the search never saw
+        held = json.loads((runs[0] / "remeasure/draw_01/held_out/iterations/iter_0000/generators/scoring.json").read_text())
+        searched = json.loads((runs[0] / "remeasure/draw_01/iterations/iter_0000/generators/scoring.json").read_text())
+        assert held["test_takers"] == ["t0"] and searched["test_takers"] == ["base", "t0"]
+        assert (runs[0] / "remeasure/draw_01/held_out/iterations/iter_0000/items.jsonl").read_bytes() == (
+            runs[0] / "remeasure/draw_01/iterations/iter_0000/items.jsonl"
+        ).read_bytes()
+        for rep in reports:
+            assert rep["held_out_test_takers"] == ["t0"] and len(rep["held_out_utilities"]) == 2
+        assert row.held_out_per_seed == [rep["held_out_mean"] for rep in reports]
         got = [m for m in row.remeasured_per_seed if m is not None]
         if len(got) == 2:
             assert row.remeasured == pytest.approx(sum(got) / 2)
@@ -58,6 +71,9 @@ def test_tiny_comparison_of_the_search_and_random_search(prefect_harness, format
     out = root / "comparisons/gsm8k-quickstart-difficulty"
     text = (out / "baselines.md").read_text()
     assert "| pso |" in text and "| random |" in text and f"| {2 * 2 * g * calls} |" in text
+    assert "held-out test takers" in text
+    held_caches = sorted(p.name for p in (root / "_cache/test_takers").iterdir())
+    assert len(held_caches) == 4  # the search's test takers and the held-out ones, for each of the 2 seeds
     assert json.loads((out / "baselines.json").read_text())["rows"][0]["search"] == "pso"
 
     # a second comparison reuses the finished runs and their re-measurements

@@ -58,12 +58,16 @@ def comparison_table(
         again = [r[2].mean for r in mine if r[2].mean is not None]
         f_mean, f_low, f_high = t_interval(found)
         r_mean, r_low, r_high = t_interval(again)
+        held = [r[2].held_out_mean for r in mine if r[2].held_out_mean is not None]
+        h_mean, h_low, h_high = t_interval(held)
         budgets = [r[3] for r in mine]
         rows.append(
             ComparisonRow(
                 search=search, seeds=[r[1] for r in mine], in_search=f_mean, in_search_low=f_low,
                 in_search_high=f_high, remeasured=r_mean, remeasured_low=r_low, remeasured_high=r_high,
                 remeasured_per_seed=[r[2].mean for r in mine], missing_runs=len(mine) - len(again),
+                held_out=h_mean, held_out_low=h_low, held_out_high=h_high,
+                held_out_per_seed=[r[2].held_out_mean for r in mine if r[2].held_out_test_takers],
                 generator_calls=sum(b.generator_calls for b in budgets), items=sum(b.items for b in budgets),
                 answers=sum(b.answers for b in budgets), judge_failures=sum(b.judge_failures for b in budgets),
             )  # fmt: skip
@@ -80,22 +84,27 @@ def _cell(mean: float | None, low: float | None, high: float | None) -> str:
 def comparison_markdown(table: ComparisonTable) -> str:
     """The table as markdown: strategy, in-search best and re-measured value (mean [95 % CI] over seeds),
     seeds, generator calls, items, answers, judge failures; ``—`` where missing."""
+    held = any(r.held_out_per_seed for r in table.rows)
     lines = [
         f"# Search against baselines: {table.task}, objective {table.objective}",
         "",
-        "| search | in-search best | re-measured | seeds | generator calls | items | answers | judge failures |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| search | in-search best | re-measured | " + ("held-out test takers | " if held else "")
+        + "seeds | generator calls | items | answers | judge failures |",
+        "| --- | ---: | ---: | " + ("---: | " if held else "") + "---: | ---: | ---: | ---: | ---: |",
     ]
     for r in table.rows:
         lines.append(
             f"| {r.search} | {_cell(r.in_search, r.in_search_low, r.in_search_high)} | "
-            f"{_cell(r.remeasured, r.remeasured_low, r.remeasured_high)} | {len(r.seeds)} | {r.generator_calls} | "
-            f"{r.items} | {r.answers} | {r.judge_failures} |"
+            f"{_cell(r.remeasured, r.remeasured_low, r.remeasured_high)} | "
+            + (f"{_cell(r.held_out, r.held_out_low, r.held_out_high)} | " if held else "")
+            + f"{len(r.seeds)} | {r.generator_calls} | {r.items} | {r.answers} | {r.judge_failures} |"
         )
     lines += [
         "",
         "In-search best: the global best utility (a maximum of noisy estimates, biased upwards). Re-measured: the "
-        "same generator on fresh samples with seeds the search never used. Means over seeds, Student-t 95 % "
-        "intervals over seeds. Generator calls are equal by construction; answers follow the items written.",
+        "same generator on fresh samples with seeds the search never used"
+        + (", scored by the search's test takers and by held-out test takers it never saw" if held else "")
+        + ". Means over seeds, Student-t 95 % intervals over seeds; — where missing. Generator calls are equal "
+        "by construction; answers follow the items written.",
     ]
     return "\n".join(lines) + "\n"

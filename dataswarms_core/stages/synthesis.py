@@ -6,9 +6,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ..baselines import SEARCHES
 from ..config import RunConfig
 from ..copies import CopyDetector
 from ..data import Task
+from ..objectives import goal as objective_goal
 from ..pso import load_swarm_state
 from ..records import RunInfo, SynthesisReport
 from ..seeding import GENERATOR_SWARM
@@ -32,7 +34,8 @@ def sample_generators(
 ) -> Sample:
     """The one way a search samples items from generators, used by the search and by the export: load the
     base model once with every generator (name → (adapter_config, tensors)) attached and let each make
-    ``calls`` calls with the run's generation settings. Copies of shown, dev or test items or of earlier items
+    ``calls`` calls with the run's generation settings (a strategy that states the objective, ``prompted``, adds
+    its goal to every prompt). Copies of shown, dev or test items or of earlier items
     are left out of ``items`` and listed in ``Sample.copies`` when ``config.copies.enabled``
     (docs/method.md §2, "Copies").
 
@@ -45,11 +48,14 @@ def sample_generators(
         copies = CopyDetector.from_config(config.copies, dev, task.test["input"].tolist())
     local = load_local(config, info, generators)
     g = config.generation
+    goal = None
+    if SEARCHES.get(config.search).impl.states_goal:  # the prompted baseline: the objective in the prompt
+        goal = objective_goal(config.scoring.objective, config.scoring.composite_weights)
     return sample_items(
         local.backend, dev, task.domain, list(generators), items_shown=g.items_shown,
         items_written=g.items_written, calls=calls, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
         top_p=g.top_p, batch_size=g.batch_size, run_seed=config.stream_seed, iteration=iteration, stage=stage,
-        copies=copies,
+        copies=copies, goal=goal,
     )  # fmt: skip
 
 

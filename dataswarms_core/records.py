@@ -647,6 +647,32 @@ class ComparisonTable(Record):
     rows: list[ComparisonRow]
 
 
+class SweepTrial(Row):
+    """A trial of a sweep (``dataswarms sweep``): its settings, run and value."""
+
+    number: int = Field(ge=0)
+    run_name: str
+    params: dict[str, float | int | str | bool] = Field(description="Dotted configuration key → value.")
+    in_search: float | None = Field(description="The run's global best utility; None: missing.")
+    remeasured: float | None = Field(None, description="Its re-measured mean (with draws > 0); None: missing.")
+    value: float | None = Field(description="The value told to the sampler; None: the trial failed or is missing.")
+    state: str = Field(description="complete, or failed with the reason.")
+
+
+class SweepTable(Record):
+    """``sweeps/<name>/sweep.json``: every trial of a sweep and the best one (docs/method.md §10)."""
+
+    name: str
+    objective: str
+    sampler: str
+    seed: int
+    measure: str = Field(description="What a trial's value is: the in-search best or the re-measured mean.")
+    trials: list[SweepTrial]
+    best_trial: int | None
+    best_params: dict[str, float | int | str | bool] | None
+    best_value: float | None
+
+
 # -- the benchmark package (docs/method.md §7) ---------------------------------------------------------------
 class BenchmarkItem(Row):
     """An item of a benchmark package (``items.jsonl`` / ``items.parquet``) with its provenance."""

@@ -419,7 +419,10 @@ def compare(
     seeds: Annotated[int, typer.Option(help="Baselines: runs per strategy, seeds seed, seed+1, ...", min=1)] = 3,
     search: Annotated[
         list[str] | None,
-        typer.Option("--search", help="Baselines: strategies to run (default: pso, seed-best, base-model, prompted, random, cma-es)."),
+        typer.Option(
+            "--search",
+            help="Baselines: strategies to run (default: pso, seed-best, base-model, prompted, random, cma-es).",
+        ),
     ] = None,
     draws: Annotated[
         int, typer.Option(help="Baselines: fresh re-measurements of each chosen generator.", min=1)
@@ -485,6 +488,80 @@ def _compare_baselines(
         console, what="comparison", again="finished runs are kept; run the same command again to continue",
     )  # fmt: skip
     console.print(comparison_markdown(table))
+
+
+@app.command()
+def sweep(
+    config: Annotated[str, typer.Option("--config", "-c", help="YAML file or built-in config of the trials.")] = "quickstart",
+    task: Annotated[str | None, typer.Option(help="Built-in task or data file.")] = None,
+    objective: Annotated[str | None, typer.Option(help="The objective (scoring.objective).")] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Sweep name (default: <task>-<objective>-<sampler>); runs sweep-<name>-tNNN.")
+    ] = None,
+    trials: Annotated[int, typer.Option(help="Trials (at most the grid's size with --sampler grid).", min=1)] = 8,
+    sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe, random or grid.")] = "tpe",
+    space: Annotated[
+        str | None,
+        typer.Option(help="YAML file: dotted setting -> {low, high[, log, integer, grid]} or {choices: [...]} "
+                     "(default: PSO weights, repel, step length and decay, swarm size)."),
+    ] = None,
+    draws: Annotated[
+        int, typer.Option(help="0: a trial's value is its in-search best; N: its best re-measured N times.", min=0)
+    ] = 0,
+    deployment: Annotated[
+        str | None,
+        typer.Option(help="Run trials as flow runs of this deployment (e.g. data-swarms-search/NAME from "
+                     "dataswarms deploy), spread over its work pool's workers; default: in this process."),
+    ] = None,
+    parallel: Annotated[int, typer.Option(help="Trials asked and run at a time (with --deployment).", min=1)] = 1,
+    iterations: Annotated[int | None, typer.Option(help="Iterations per trial.", min=1)] = None,
+    seed: Annotated[int | None, typer.Option(help="Master seed of every trial and of the sampler.", min=0)] = None,
+    output: Annotated[
+        str | None, typer.Option(help="Folder or URL of the results (default: <storage root>/sweeps/<name>).")
+    ] = None,
+) -> None:
+    """Sweep the search's settings with optuna: each trial a search run (a subflow, or a flow run of
+    --deployment), then a table, a plot and the best settings as a config file (docs/method.md §10)."""
+    with _stoppable():
+        quiet_environment()
+        from dataswarms_core import stages
+        from dataswarms_core.config_files import load_config
+        from dataswarms_core.errors import DataSwarmsError
+        from dataswarms_core.stages.layout import task_stem
+        from dataswarms_core.storage import join
+        from dataswarms_core.sweep import (
+            DEFAULT_SPACE,
+            SAMPLERS,
+            check_space,
+            load_space,
+            sweep_markdown,
+            trial_config,
+        )
+
+        console = _console()
+        overrides = {"task.source": task, "scoring.objective": objective, "pso.max_iterations": iterations, "seed": seed}
+        try:
+            cfg = load_config(config, overrides)
+            SAMPLERS.get(sampler)
+            dims = list(load_space(space) if space else DEFAULT_SPACE)
+            sweep_name = name or f"{task_stem(cfg)}-{cfg.scoring.objective}-{sampler}"
+            check_space(cfg, dims, sweep_name)
+            probe = trial_config(cfg, {}, sweep_name, 0).model_copy(update={"run_name": f"sweep-{sweep_name}-check"})
+            stages.preflight(probe, resume=False, force=False)  # the trials differ in their settings and name only
+        except DataSwarmsError as exc:
+            raise _fail(console, str(exc)) from None
+        from ._run import run_flow
+        from .sweep import data_swarms_sweep
+
+        out = output or join(cfg.storage.root, "sweeps", sweep_name)
+        table = run_flow(
+            data_swarms_sweep,
+            {"config": cfg, "name": sweep_name, "trials": trials, "sampler": sampler, "space": dims, "draws": draws,
+             "deployment": deployment, "parallel": parallel, "output_url": out},
+            console, what="sweep", again="finished trials are kept; run the same command again to continue",
+        )  # fmt: skip
+        console.print(sweep_markdown(table), markup=False, highlight=False)
+        console.print(f"written: {out} (sweep.md|csv|json, sweep.png" + (", best.yaml)" if table.best_params else ")"))
 
 
 ConfigsOption = Annotated[

@@ -683,7 +683,7 @@ class RunConfig(_Section):
         description="Test takers the search never sees, used only when a chosen generator is re-measured "
         "(dataswarms compare, docs/method.md §9): adapters trained like test_takers' from the seed "
         "derive_seed(seed, 'held-out-test-takers'), plus extra adapter folders or endpoint models; the base "
-        "model may not be one when test_takers includes it.",
+        "model may not be one when test_takers includes it. SFT settings not given here are test_takers'.",
     )
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
@@ -706,6 +706,20 @@ class RunConfig(_Section):
         description="Run folder (path or URL) whose newest generator-swarm checkpoint is this run's initial "
         "swarm; set by the refresh flow to the previous refresh's run.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _held_out_sft_from_test_takers(cls, data: Any) -> Any:
+        # held_out_test_takers trains like test_takers: its SFT settings not given are test_takers' (so a
+        # quickstart's held-out adapters take the quickstart's few steps, not the section defaults)
+        if isinstance(data, dict) and isinstance(data.get("held_out_test_takers"), dict):
+            takers = data.get("test_takers")
+            if isinstance(takers, TestTakerConfig):
+                takers = takers.model_dump()
+            if isinstance(takers, dict):
+                inherited = {k: v for k, v in takers.items() if k in SFTSettings.model_fields}
+                data = {**data, "held_out_test_takers": {**inherited, **data["held_out_test_takers"]}}
+        return data
 
     @field_validator("seed", mode="before")
     @classmethod

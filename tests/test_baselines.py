@@ -194,4 +194,9 @@ def test_held_out_test_takers_and_cma_es_are_checked_in_the_configuration(tmp_pa
     cfg = tiny_search_config(tmp_path, tmp_path, "x", held_out_test_takers={"include_base": False, "n_adapters": 2})
     held = held_out_config(cfg)
     assert held.test_takers.n_adapters == 2 and not held.test_takers.include_base
+    # SFT settings not given are the search's test takers' (the tiny config's 2 steps, not the default 100)
+    assert (held.test_takers.steps, held.test_takers.lora) == (cfg.test_takers.steps, cfg.test_takers.lora)
+    assert cfg.test_takers.steps != type(cfg.test_takers).model_fields["steps"].default
+    given = tiny_search_config(tmp_path, tmp_path, "x", held_out_test_takers={"include_base": False, "steps": 3})
+    assert given.held_out_test_takers.steps == 3
     assert held.seed == derive_seed(cfg.seed, "held-out-test-takers") and held.held_out_test_takers is None

@@ -546,6 +546,10 @@ def sweep(
             dims = list(load_space(space) if space else DEFAULT_SPACE)
             sweep_name = name or f"{task_stem(cfg)}-{cfg.scoring.objective}-{sampler}"
             check_space(cfg, dims, sweep_name)
+            if deployment is not None:
+                from .deploy import check_api
+
+                check_api("sweep --deployment")  # the deployment's workers poll a running server
             probe = trial_config(cfg, {}, sweep_name, 0).model_copy(update={"run_name": f"sweep-{sweep_name}-check"})
             stages.preflight(probe, resume=False, force=False)  # the trials differ in their settings and name only
         except DataSwarmsError as exc:

@@ -63,6 +63,25 @@ def _run_here(cfg: RunConfig) -> str | None:
     return None
 
 
+def check_deployment(deployment: str) -> None:
+    """The deployment ``flow/name`` exists on the Prefect API.
+
+    Raises:
+        ConfigError: it does not (naming it and how deployments are made).
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_deployment_by_name(deployment)
+        except ObjectNotFound:
+            raise ConfigError(
+                f"--deployment {deployment}: no such deployment on {client.api_url} (make one with dataswarms deploy; "
+                "the name is flow/deployment, e.g. data-swarms-search/<benchmark>)"
+            ) from None
+
+
 def _run_deployed(cfgs: list[RunConfig], deployment: str) -> list[str | None]:
     """Start a flow run of ``deployment`` per configuration and wait for all; return None or the failure of
     each."""
@@ -115,6 +134,8 @@ def data_swarms_sweep(
         raise ValueError(f"trials and parallel must be at least 1 and draws at least 0, got {trials}, {parallel}, {draws}")
     dims = list(space or DEFAULT_SPACE)
     check_space(config, dims, name)
+    if deployment is not None:
+        check_deployment(deployment)
     if sampler == "grid":
         trials = min(trials, grid_size(dims))
     study = new_study(dims, sampler, config.seed)

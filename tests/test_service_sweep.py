@@ -9,10 +9,12 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 from services import api_client, deployment_runs, prefect_server, use_api, work_pool, worker
 from tiny import tiny_search_config
 
+from dataswarms_core.errors import ConfigError
 from dataswarms_core.sweep import Dimension
 
 POOL = "dataswarms-sweep"
@@ -43,6 +45,8 @@ def test_sweep_trials_run_as_deployment_flow_runs_on_two_workers(format_model_di
     space = [Dimension(key="pso.inertia", low=0.1, high=0.9)]
     with _stack(tmp_path) as api, use_api(api):
         deploy([cfg], work_pool=POOL)
+        with pytest.raises(ConfigError, match="--deployment data-swarms-search/nope: no such deployment"):
+            data_swarms_sweep(cfg, "svc", trials=1, space=space, deployment="data-swarms-search/nope")
         table = data_swarms_sweep(
             cfg, "svc", trials=2, sampler="random", space=space, deployment="data-swarms-search/tiny-sweep", parallel=2
         )

@@ -157,4 +157,6 @@ def test_sweep_command_refuses_bad_input_before_any_work(tmp_path):
     assert result.exit_code == 2 and "needs low < high" in result.output
     result = runner.invoke(app, ["sweep", "--sampler", "annealing"])
     assert result.exit_code == 2 and "annealing" in result.output and "tpe" in result.output
+    result = runner.invoke(app, ["sweep", "--deployment", "data-swarms-search/x"], env={"PREFECT_API_URL": ""})
+    assert result.exit_code == 2 and "sweep --deployment needs a running Prefect server" in result.output
     assert not (tmp_path / "out").exists()

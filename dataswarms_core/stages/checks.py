@@ -34,13 +34,17 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): data}
 
 
+IGNORED_ON_RESUME = ("storage.", "held_out_test_takers")
+
+
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Dotted fields whose values differ between two public config dicts, as ``"field: old → new"``.
 
-    ``storage.*`` is ignored: where a run is stored (and how it is reached) does not change its results.
+    ``storage.*`` is ignored: where a run is stored (and how it is reached) does not change its results; so is
+    ``held_out_test_takers``, which only the re-measurement after the search uses (docs/method.md §9).
     """
     a, b = _flatten(old), _flatten(new)
-    keys = sorted(k for k in set(a) | set(b) if not k.startswith("storage."))
+    keys = sorted(k for k in set(a) | set(b) if not k.startswith(IGNORED_ON_RESUME))
     return [f"{k}: {a.get(k)!r} → {b.get(k)!r}" for k in keys if a.get(k) != b.get(k)]
 
 

@@ -129,6 +129,10 @@ def test_config_differences_ignore_storage(started, tiny_model_dir, tmp_path):
         tiny_model_dir, tmp_path / "elsewhere", "setup-run", **{"storage.options": {"anon": True}}
     )
     assert stages.config_differences(cfg.public_dict(), elsewhere.public_dict()) == []
+    held = tiny_search_config(  # held-out test takers only matter to the re-measurement after the search
+        tiny_model_dir, tmp_path, "setup-run", held_out_test_takers={"include_base": False, "n_adapters": 2}
+    )
+    assert stages.config_differences(cfg.public_dict(), held.public_dict()) == []
     changed = tiny_search_config(
         tiny_model_dir, tmp_path / "elsewhere", "setup-run", **{"pso.max_iterations": 5, "seed": 3}
     )

@@ -12,11 +12,12 @@ arguments asks the same trials in the same order and continues where it stopped:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from .config import RunConfig
 from .errors import ConfigError
@@ -42,7 +43,7 @@ class Dimension(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    key: str = Field(pattern=r"^[a-z_]+(\.[a-z_]+)*$")
+    key: str
     low: float | None = None
     high: float | None = None
     log: bool = False
@@ -50,15 +51,26 @@ class Dimension(BaseModel):
     choices: list[Value] | None = None
     grid: list[Value] | None = None
 
+    @field_validator("key")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z_]+(\.[a-z_]+)*", value):
+            raise ValueError(f"{value!r}: expected a lowercase dotted setting such as pso.inertia")
+        return value
+
     @model_validator(mode="after")
     def _kind(self) -> Dimension:
         if self.choices is not None:
-            if self.low is not None or self.high is not None or not self.choices:
-                raise ValueError(f"{self.key}: give either non-empty choices or low and high, not both")
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either choices or low and high, not both")
+            if not self.choices:
+                raise ValueError("choices is empty")
         elif self.low is None or self.high is None or not self.low < self.high:
-            raise ValueError(f"{self.key}: needs low < high (got {self.low}, {self.high}) or choices")
+            raise ValueError(f"needs low < high (got {self.low}, {self.high}) or choices")
         elif self.log and self.low <= 0:
-            raise ValueError(f"{self.key}: a log range needs low > 0 (got {self.low})")
+            raise ValueError(f"a log range needs low > 0 (got {self.low})")
+        elif self.integer and math.ceil(self.low) > math.floor(self.high):
+            raise ValueError(f"integer: no whole number between {self.low} and {self.high}")
         return self
 
     def suggest(self, trial: optuna.trial.BaseTrial) -> Value:
@@ -147,18 +159,31 @@ def load_space(source: str) -> tuple[Dimension, ...]:
             raise ConfigError(f"{source}: {key}: expected a mapping with low/high or choices, got {spec!r}")
         try:
             space.append(Dimension(key=str(key), **spec))
-        except (ValidationError, TypeError) as exc:
-            detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-            raise ConfigError(f"{source}: {key}: {detail}") from None
+        except ValidationError as exc:
+            raise ConfigError(f"{source}: {key}: {_first_error(exc)}") from None
     return tuple(space)
 
 
-def trial_config(config: RunConfig, params: dict[str, Value], name: str, number: int) -> RunConfig:
+def _first_error(exc: ValidationError) -> str:
+    """The first validation error in one line: ``field: message`` without pydantic's "Value error, " prefix."""
+    err = exc.errors()[0]
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    where = ".".join(str(p) for p in err["loc"])
+    return f"{where}: {msg}" if where and where != "key" else msg
+
+
+def trial_config(
+    config: RunConfig, params: dict[str, Value], name: str, number: int, origin: str = "sweep space"
+) -> RunConfig:
     """The configuration of trial ``number``: ``config`` with ``params`` set and the run name
     ``sweep-<name>-t<number:03d>``.
 
+    Args:
+        origin: where the settings come from, for messages (the space file).
+
     Raises:
-        ConfigError: a key that is not a configuration setting, or a value the configuration refuses.
+        ConfigError: a key that is not a configuration setting, or a value the configuration refuses (naming
+            ``origin``, the setting and the value).
     """
     data = config.model_dump(mode="json")
     for dotted, value in params.items():
@@ -166,29 +191,34 @@ def trial_config(config: RunConfig, params: dict[str, Value], name: str, number:
         *parents, leaf = dotted.split(".")
         for part in parents:
             if not isinstance(node.get(part), dict):
-                raise ConfigError(f"sweep space: {dotted} is not a configuration setting")
+                raise ConfigError(f"{origin}: {dotted} is not a configuration setting")
             node = node[part]
-        if leaf not in node:
-            raise ConfigError(f"sweep space: {dotted} is not a configuration setting")
+        if leaf not in node or isinstance(node[leaf], dict):
+            raise ConfigError(f"{origin}: {dotted} is not a configuration setting")
         node[leaf] = value
     data["run_name"] = f"sweep-{name}-t{number:03d}"
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"sweep trial {number} ({params}): {exc.errors()[0]['msg']}") from None
+        shown = ", ".join(f"{k} = {v!r}" for k, v in params.items())
+        raise ConfigError(f"{origin}: {shown} refused: {_first_error(exc)}") from None
 
 
-def check_space(config: RunConfig, space: Sequence[Dimension], name: str) -> None:
+def check_space(config: RunConfig, space: Sequence[Dimension], name: str, origin: str = "sweep space") -> None:
     """Refuse, before any work, a space whose keys are not settings or whose ends the configuration refuses
     (each dimension's lowest and highest value, or each choice, set alone).
 
     Raises:
-        ConfigError: naming the dimension.
+        ConfigError: naming ``origin`` and the dimension.
     """
     for d in space:
-        for value in d.choices if d.choices is not None else [d.low, d.high]:
-            value = round(value) if d.integer and isinstance(value, float) else value
-            trial_config(config, {d.key: value}, name, 0)
+        if d.choices is not None:
+            values: list[Value] = list(d.choices)
+        else:
+            assert d.low is not None and d.high is not None
+            values = [math.ceil(d.low), math.floor(d.high)] if d.integer else [d.low, d.high]
+        for value in values:
+            trial_config(config, {d.key: value}, name, 0, origin)
 
 
 def new_study(space: Sequence[Dimension], sampler: str, seed: int) -> optuna.Study:

@@ -26,7 +26,7 @@ app = typer.Typer(
     name="dataswarms",
     help="Data Swarms (arXiv 2506.00741) as Prefect flows: particle swarm optimisation of LoRA data "
     "generators so the evaluation items they write optimise an objective (difficulty, separation, novelty, "
-    "consistency, realism, or a weighted mix).",
+    "consistency, realistic, or a weighted composite).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -421,7 +421,8 @@ def compare(
         list[str] | None,
         typer.Option(
             "--search",
-            help="Baselines: strategies to run (default: pso, seed-best, base-model, prompted, random, cma-es).",
+            help="Baselines: a strategy to run; repeat the option for several (default: all of pso, seed-best, "
+        "base-model, prompted, random, cma-es).",
         ),
     ] = None,
     draws: Annotated[
@@ -465,14 +466,15 @@ def _compare_baselines(
     from dataswarms_core import stages
     from dataswarms_core.baselines import SEARCHES
     from dataswarms_core.config_files import load_config
-    from dataswarms_core.errors import DataSwarmsError
+    from dataswarms_core.errors import ConfigError, DataSwarmsError
     from dataswarms_core.stages.comparison import comparison_markdown
 
     overrides = {"task.source": task, "scoring.objective": objective, "pso.max_iterations": iterations, "seed": seed}
     try:
         cfg = load_config(config, overrides)
         for name in searches or []:
-            SEARCHES.get(name)
+            if name not in SEARCHES:
+                raise ConfigError(f"--search: unknown search strategy {name!r}; known: {', '.join(SEARCHES.names())}")
         from .baselines import DEFAULT_SEARCHES, comparison_runs
 
         first = comparison_runs(cfg, seeds, list(searches or DEFAULT_SEARCHES))[0]
@@ -494,7 +496,9 @@ def _compare_baselines(
 def sweep(
     config: Annotated[str, typer.Option("--config", "-c", help="YAML file or built-in config of the trials.")] = "quickstart",
     task: Annotated[str | None, typer.Option(help="Built-in task or data file.")] = None,
-    objective: Annotated[str | None, typer.Option(help="The objective (scoring.objective).")] = None,
+    objective: Annotated[
+        str | None, typer.Option(help="The objective (scoring.objective; default: the config's).")
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="Sweep name (default: <task>-<objective>-<sampler>); runs sweep-<name>-tNNN.")
     ] = None,
@@ -502,8 +506,10 @@ def sweep(
     sampler: Annotated[str, typer.Option(help="Optuna sampler: tpe, random or grid.")] = "tpe",
     space: Annotated[
         str | None,
-        typer.Option(help="YAML file: dotted setting -> {low, high[, log, integer, grid]} or {choices: [...]} "
-                     "(default: PSO weights, repel, step length and decay, swarm size)."),
+        typer.Option(help="YAML file: dotted setting -> {low, high[, log, integer, grid: [values]]} or "
+                     "{choices: [...]}; integer ranges keep their whole numbers. Default: pso.inertia, "
+                     "pso.cognitive, pso.social, pso.repel, pso.step_length, pso.step_length_factor, "
+                     "seed_generators.n_generators."),
     ] = None,
     draws: Annotated[
         int, typer.Option(help="0: a trial's value is its in-search best; N: its best re-measured N times.", min=0)
@@ -526,7 +532,7 @@ def sweep(
         quiet_environment()
         from dataswarms_core import stages
         from dataswarms_core.config_files import load_config
-        from dataswarms_core.errors import DataSwarmsError
+        from dataswarms_core.errors import ConfigError, DataSwarmsError
         from dataswarms_core.stages.layout import task_stem
         from dataswarms_core.storage import join
         from dataswarms_core.sweep import (
@@ -542,10 +548,11 @@ def sweep(
         overrides = {"task.source": task, "scoring.objective": objective, "pso.max_iterations": iterations, "seed": seed}
         try:
             cfg = load_config(config, overrides)
-            SAMPLERS.get(sampler)
+            if sampler not in SAMPLERS:
+                raise ConfigError(f"--sampler: unknown sweep sampler {sampler!r}; known: {', '.join(SAMPLERS.names())}")
             dims = list(load_space(space) if space else DEFAULT_SPACE)
             sweep_name = name or f"{task_stem(cfg)}-{cfg.scoring.objective}-{sampler}"
-            check_space(cfg, dims, sweep_name)
+            check_space(cfg, dims, sweep_name, space or "the default sweep space")
             if deployment is not None:
                 from .deploy import check_api
 

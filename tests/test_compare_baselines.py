@@ -92,3 +92,13 @@ def test_comparison_run_names_are_valid_for_any_task_file_name(tmp_path):
     names = [c.run_name for c in comparison_runs(cfg, 2, ["pso", "random"])]
     assert names == [f"compare-my-data-v2-difficulty-{s}-s{k}" for k in (0, 1) for s in ("pso", "random")]
     assert [c.seed for c in comparison_runs(cfg, 2, ["pso"])] == [0, 1]
+
+
+def test_compare_command_names_an_unknown_strategy_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from dataswarms.flows.cli import app
+
+    result = CliRunner().invoke(app, ["compare", "--search", "pso", "--search", "annealing"])
+    assert result.exit_code == 2
+    assert "--search: unknown search strategy 'annealing'; known: pso, seed-best, base-model, prompted" in result.output

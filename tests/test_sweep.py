@@ -34,7 +34,9 @@ def test_dimensions_are_checked_and_give_grid_values():
     for bad, message in (
         ({"low": 1.0, "high": 1.0}, "needs low < high"),
         ({"low": 0.0, "high": 1.0, "log": True}, "a log range needs low > 0"),
-        ({"low": 0.0, "high": 1.0, "choices": [1]}, "either non-empty choices or low and high"),
+        ({"low": 0.0, "high": 1.0, "choices": [1]}, "either choices or low and high, not both"),
+        ({"choices": []}, "choices is empty"),
+        ({"low": 3.2, "high": 3.8, "integer": True}, "no whole number between 3.2 and 3.8"),
     ):
         with pytest.raises(ValueError, match=message):
             Dimension(key="pso.inertia", **bad)
@@ -47,18 +49,27 @@ def test_space_files_and_settings_are_refused_in_one_line(tmp_path):
     for text, message in (
         ("[1, 2]", "expected a mapping of dotted settings to ranges"),
         ("pso.inertia: 0.3\n", "pso.inertia: expected a mapping with low/high or choices"),
-        ("pso.inertia: {low: 0.5, high: 0.1}\n", r"pso.inertia: .*needs low < high"),
-        ("pso.inertia: {low: 0, hi: 1}\n", "pso.inertia: "),
+        ("pso.inertia: {low: 0.5, high: 0.1}\n", r"pso.inertia: needs low < high \(got 0.5, 0.1\) or choices$"),
+        ("pso.inertia: {low: 0, hi: 1}\n", "pso.inertia: hi: Extra inputs are not permitted"),
+        ("PSO.x: {low: 0, high: 1}\n", "PSO.x: 'PSO.x': expected a lowercase dotted setting such as pso.inertia"),
         ("a: [unclosed\n", "cannot read the sweep space"),
     ):
         space.write_text(text)
         with pytest.raises(ConfigError, match=f"{space}: {message}") as err:
             load_space(str(space))
         assert "\n" not in str(err.value)
-    with pytest.raises(ConfigError, match="pso.wobble is not a configuration setting"):
-        check_space(cfg, [Dimension(key="pso.wobble", low=0, high=1)], "s")
-    with pytest.raises(ConfigError, match=r"sweep trial 0 \(\{'pso.step_length': 20.0\}\)"):
-        check_space(cfg, [Dimension(key="pso.step_length", low=0.5, high=20.0)], "s")
+    with pytest.raises(ConfigError, match="space.yaml: pso.wobble is not a configuration setting"):
+        check_space(cfg, [Dimension(key="pso.wobble", low=0, high=1)], "s", "space.yaml")
+    with pytest.raises(ConfigError, match="sweep space: pso is not a configuration setting"):
+        check_space(cfg, [Dimension(key="pso", low=0, high=1)], "s")
+    with pytest.raises(
+        ConfigError, match=r"^space.yaml: pso.step_length = 20.0 refused: pso.step_length: Input should be less than"
+    ):
+        check_space(cfg, [Dimension(key="pso.step_length", low=0.5, high=20.0)], "s", "space.yaml")
+    # an integer range is checked at its whole-number ends: 1.5 → 2 is allowed, 0 generators is not
+    check_space(cfg, [Dimension(key="seed_generators.n_generators", low=1.5, high=4, integer=True)], "s")
+    with pytest.raises(ConfigError, match="seed_generators.n_generators = 0 refused"):
+        check_space(cfg, [Dimension(key="seed_generators.n_generators", low=0, high=4, integer=True)], "s")
     trial = trial_config(cfg, {"pso.inertia": 0.25, "seed_generators.n_generators": 2}, "s", 7)
     assert trial.run_name == "sweep-s-t007" and trial.pso.inertia == 0.25 and trial.seed_generators.n_generators == 2
     assert trial.seed == cfg.seed and trial.pso.social == cfg.pso.social  # only the trial's settings change
@@ -156,7 +167,13 @@ def test_sweep_command_refuses_bad_input_before_any_work(tmp_path):
     result = runner.invoke(app, ["sweep", "--space", str(space), "--output", str(tmp_path / "out")])
     assert result.exit_code == 2 and "needs low < high" in result.output
     result = runner.invoke(app, ["sweep", "--sampler", "annealing"])
-    assert result.exit_code == 2 and "annealing" in result.output and "tpe" in result.output
+    assert result.exit_code == 2 and "--sampler: unknown sweep sampler 'annealing'; known: tpe" in result.output
+    space.write_text("seed_generators.n_generators: {low: 3.2, high: 3.8, integer: true}\n")
+    result = runner.invoke(app, ["sweep", "--space", str(space)])
+    assert result.exit_code == 2 and f"{space}: seed_generators.n_generators: integer: no whole number" in result.output
+    space.write_text("pso.step_length: {low: 0.5, high: 50}\n")
+    result = runner.invoke(app, ["sweep", "--space", str(space)])
+    assert result.exit_code == 2 and f"{space}: pso.step_length = 50.0 refused" in result.output
     result = runner.invoke(app, ["sweep", "--deployment", "data-swarms-search/x"], env={"PREFECT_API_URL": ""})
     assert result.exit_code == 2 and "sweep --deployment needs a running Prefect server" in result.output
     assert not (tmp_path / "out").exists()

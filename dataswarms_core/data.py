@@ -8,7 +8,8 @@ Accepted files (local path or fsspec URL):
 Text files (JSON, JSONL, CSV) are UTF-8, with or without a byte-order mark, or UTF-16 / UTF-32 with a
 byte-order mark; LF, CRLF or CR line endings. Other bytes are refused naming the file and the byte offset.
 Built-in: ``gsm8k-quickstart`` (300 dev / 100 test GSM8K items, MIT licence, see
-``builtin/LICENSE-GSM8K``) and ``user-queries-sample`` (500 real questions, the default corpus of the
+``builtin/LICENSE-GSM8K``), ``truthfulqa-quickstart`` (300 dev / 88 test TruthfulQA items, Apache-2.0, see
+``builtin/LICENSE-TRUTHFULQA``) and ``user-queries-sample`` (500 real questions, the default corpus of the
 realistic objective, see ``builtin/LICENSE-USER-QUERIES``).
 """
 
@@ -29,6 +30,7 @@ from .errors import DataError
 
 BUILTIN_TASKS = {
     "gsm8k-quickstart": "gsm8k_quickstart.json",
+    "truthfulqa-quickstart": "truthfulqa_quickstart.json",
     "user-queries-sample": "user_queries_sample.jsonl",  # corpus of the realistic objective
 }
 GENERIC_DOMAIN = "the same topic as the examples"

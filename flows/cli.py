@@ -555,8 +555,15 @@ def sweep(
             check_space(cfg, dims, sweep_name, space or "the default sweep space")
             if deployment is not None:
                 from .deploy import check_api
+                from .sweep import check_deployment
 
-                check_api("sweep --deployment")  # the deployment's workers poll a running server
+                api_url = check_api("sweep --deployment")  # the deployment's workers poll a running server
+                try:
+                    check_deployment(deployment)
+                except DataSwarmsError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the server is down: one line, not a traceback
+                    raise ConfigError(f"--deployment: cannot reach the Prefect API at {api_url} ({exc})") from None
             probe = trial_config(cfg, {}, sweep_name, 0).model_copy(update={"run_name": f"sweep-{sweep_name}-check"})
             stages.preflight(probe, resume=False, force=False)  # the trials differ in their settings and name only
         except DataSwarmsError as exc:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from conftest import _free_port
 from tiny import tiny_search_config
 from typer.testing import CliRunner
 
@@ -158,7 +159,7 @@ def test_two_trial_sweep_on_the_tiny_model(prefect_harness, format_model_dir, tm
         data_swarms_sweep(cfg.model_copy(update={"seed": 1}), "tiny", trials=1, sampler="random", space=other)
 
 
-def test_sweep_command_refuses_bad_input_before_any_work(tmp_path):
+def test_sweep_command_refuses_bad_input_before_any_work(prefect_harness, tmp_path):
     from dataswarms.flows.cli import app
 
     runner = CliRunner()
@@ -174,6 +175,15 @@ def test_sweep_command_refuses_bad_input_before_any_work(tmp_path):
     space.write_text("pso.step_length: {low: 0.5, high: 50}\n")
     result = runner.invoke(app, ["sweep", "--space", str(space)])
     assert result.exit_code == 2 and f"{space}: pso.step_length = 50.0 refused" in result.output
-    result = runner.invoke(app, ["sweep", "--deployment", "data-swarms-search/x"], env={"PREFECT_API_URL": ""})
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):  # no API, whatever other tests configured
+        result = runner.invoke(app, ["sweep", "--deployment", "data-swarms-search/x"])
     assert result.exit_code == 2 and "sweep --deployment needs a running Prefect server" in result.output
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{_free_port()}/api"}):  # nothing listens there
+        result = runner.invoke(app, ["sweep", "--deployment", "data-swarms-search/x"])
+    assert result.exit_code == 2 and "--deployment: cannot reach the Prefect API at http://127.0.0.1:" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    result = runner.invoke(app, ["sweep", "--deployment", "data-swarms-search/x"])  # the harness: no deployments
+    assert result.exit_code == 2 and "--deployment data-swarms-search/x: no such deployment on" in result.output
     assert not (tmp_path / "out").exists()

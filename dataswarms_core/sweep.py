@@ -23,6 +23,7 @@ from .config import RunConfig
 from .errors import ConfigError
 from .records import SweepTable, SweepTrial
 from .registry import Registry
+from .report import MISSING, png_bytes
 
 if TYPE_CHECKING:
     import optuna
@@ -254,7 +255,7 @@ def sweep_markdown(table: SweepTable) -> str:
 
     def cell(v: Any) -> str:
         if v is None:
-            return "—"
+            return MISSING
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     lines = [
@@ -291,15 +292,15 @@ def best_config_yaml(config: RunConfig, table: SweepTable) -> str:
     return head + yaml.safe_dump(data, sort_keys=False)
 
 
-def sweep_plot(table: SweepTable, path: str) -> None:
-    """Each trial's value (missing ones left out) and the best value so far, against the trial number, as a PNG
-    at local ``path``."""
+def sweep_plot(table: SweepTable) -> bytes:
+    """PNG of each trial's value (a missing one is not drawn, never as a 0) and the best value so far, against
+    the trial number."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     pts = [(t.number, t.value) for t in table.trials if t.value is not None]
     if pts:
         xs, ys = zip(*pts, strict=True)
@@ -313,6 +314,4 @@ def sweep_plot(table: SweepTable, path: str) -> None:
     ax.set_xlabel("trial")
     ax.set_ylabel(f"{table.objective} ({table.measure})")
     ax.set_title(f"sweep {table.name} ({table.sampler})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return png_bytes(fig)

@@ -11,7 +11,6 @@ file are written under ``<storage.root>/sweeps/<name>``.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import yaml
 from prefect import flow, get_run_logger
@@ -21,6 +20,7 @@ from dataswarms.tasks.sweep import publish_sweep, read_trial
 from dataswarms_core.config import RunConfig
 from dataswarms_core.errors import ConfigError
 from dataswarms_core.records import SweepTable
+from dataswarms_core.stages import config_differences
 from dataswarms_core.stages.layout import run_store
 from dataswarms_core.storage import join
 from dataswarms_core.sweep import (
@@ -39,19 +39,21 @@ from .search import data_swarms_search
 POLL_S = 5.0
 
 
-def _check_reused(cfg: RunConfig, params: dict[str, Any], name: str) -> None:
-    """A finished run of this trial's name was made with this trial's settings (else the sweep of this name
-    was run with other arguments)."""
+def _check_reused(cfg: RunConfig, name: str, deployed: bool) -> None:
+    """A finished run of this trial's name was made with this trial's configuration (else the sweep of this
+    name was run with other arguments). A deployed trial's configuration is compared as the deployment got it
+    (:func:`~dataswarms.flows.deploy.config_parameter`: local paths made absolute).
+
+    Raises:
+        ConfigError: naming the run and the settings that differ.
+    """
     stored = yaml.safe_load(run_store(cfg).read_text("config.yaml"))
-    for dotted, value in params.items():
-        node: Any = stored
-        for part in dotted.split("."):
-            node = node.get(part) if isinstance(node, dict) else None
-        if node != value:
-            raise ConfigError(
-                f"sweep {name}: the finished run {cfg.run_name} has {dotted} = {node!r}, this trial asks {value!r} "
-                "(a sweep of this name was run with other arguments); give another --name"
-            )
+    changes = config_differences(stored, config_parameter(cfg) if deployed else cfg.public_dict())
+    if changes:
+        raise ConfigError(
+            f"sweep {name}: the finished run {cfg.run_name} differs from this trial in {'; '.join(changes)} (a sweep "
+            "of this name was run with other arguments); give another --name"
+        )
 
 
 def _run_here(cfg: RunConfig) -> str | None:
@@ -147,9 +149,9 @@ def data_swarms_sweep(
         cfgs = [trial_config(config, p, name, t.number) for p, t in zip(params, batch, strict=True)]
         failures: list[str | None] = [None] * len(cfgs)
         pending = []
-        for i, (cfg, p) in enumerate(zip(cfgs, params, strict=True)):
+        for i, cfg in enumerate(cfgs):
             if run_store(cfg).exists("summary.json"):
-                _check_reused(cfg, p, name)
+                _check_reused(cfg, name, deployment is not None)
                 logger.info(f"trial {batch[i].number}: {cfg.run_name} already finished, reused")
             else:
                 pending.append(i)

@@ -3,9 +3,6 @@ and publish the sweep's table, plot and best settings."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -57,11 +54,7 @@ def publish_sweep(table: SweepTable, config: RunConfig, output_url: str, storage
         "csv": out.write_csv("sweep.csv", pd.DataFrame(rows)),
         "markdown": out.write_text("sweep.md", report),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        png = os.path.join(tmp, "sweep.png")
-        sweep_plot(table, png)
-        with open(png, "rb") as fh:
-            files["plot"] = out.write_bytes("sweep.png", fh.read())
+    files["plot"] = out.write_bytes("sweep.png", sweep_plot(table))
     if table.best_params is not None:
         files["best_config"] = out.write_text("best.yaml", best_config_yaml(config, table))
     key = artifact_key(f"sweep-{table.name}")

@@ -155,7 +155,7 @@ def test_two_trial_sweep_on_the_tiny_model(prefect_harness, format_model_dir, tm
     assert (root / "sweep-tiny-t000" / "summary.json").stat().st_mtime_ns == before
     # another space under the same name would reuse runs made with other settings: refused
     other = [Dimension(key="pso.inertia", low=0.1, high=0.9)]
-    with pytest.raises(ConfigError, match="the finished run sweep-tiny-t000 has pso.inertia"):
+    with pytest.raises(ConfigError, match=r"the finished run sweep-tiny-t000 differs from this trial in .*pso.inertia: "):
         data_swarms_sweep(cfg.model_copy(update={"seed": 1}), "tiny", trials=1, sampler="random", space=other)
 
 

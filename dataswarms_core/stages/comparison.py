@@ -82,8 +82,9 @@ def _cell(mean: float | None, low: float | None, high: float | None) -> str:
 
 
 def comparison_markdown(table: ComparisonTable) -> str:
-    """The table as markdown: strategy, in-search best and re-measured value (mean [95 % CI] over seeds),
-    seeds, generator calls, items, answers, judge failures; ``—`` where missing."""
+    """The table as markdown: strategy, in-search best and re-measured value (mean [95 % CI] over seeds), the
+    value against held-out test takers when any run has them, seeds, generator calls, items, answers, judge
+    failures; ``—`` where missing."""
     held = any(r.held_out_per_seed for r in table.rows)
     lines = [
         f"# Search against baselines: {table.task}, objective {table.objective}",

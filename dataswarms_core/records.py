@@ -603,7 +603,10 @@ class RemeasureReport(Record):
     held_out_mean: float | None = None
     held_out_ci_low: float | None = None
     held_out_ci_high: float | None = None
-    seconds: float
+    seconds: float = Field(
+        description="Work time: the draws' synthesis and scoring seconds (and the held-out reference scores'), "
+        "summed from their reports, so a re-run that reuses the draws reports the same."
+    )
 
 
 class RunBudget(Row):
@@ -639,12 +642,33 @@ class ComparisonRow(Row):
     judge_failures: int
 
 
+class ComparisonRun(Row):
+    """One run of a comparison (a strategy at a seed): what it chose, its values and its wall time."""
+
+    search: str
+    seed: int
+    run_name: str
+    generator: str = Field(description="The chosen generator (the run's global best particle).")
+    iteration: int = Field(ge=0, description="The iteration at which it was the global best.")
+    in_search: float | None = Field(description="Its utility as the search measured it (a maximum).")
+    remeasured: list[float | None] = Field(description="Per re-measurement draw, its utility; None: missing.")
+    held_out: list[float | None] = Field(
+        default_factory=list, description="Per draw, against the held-out test takers; empty: none configured."
+    )
+    missing_utilities: int = Field(ge=0, description="Generator × iteration utilities the search had missing.")
+    utilities: int = Field(ge=0, description="Generator × iteration utilities in all (generators × iterations).")
+    items_per_iteration: list[int]
+    search_seconds: float = Field(description="The run's wall time (summary.json), resumes included.")
+    remeasure_seconds: float = Field(description="The re-measurement's work time (remeasure.json).")
+
+
 class ComparisonTable(Record):
     """``comparisons/<name>/baselines.json``: the search against its baselines (docs/method.md §9)."""
 
     task: str
     objective: str
     rows: list[ComparisonRow]
+    runs: list[ComparisonRun] = Field(default_factory=list, description="Every run, seed by seed.")
 
 
 class SweepTrial(Row):

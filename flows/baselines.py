@@ -40,6 +40,11 @@ def comparison_runs(config: RunConfig, seeds: int, searches: list[str]) -> list[
     ]
 
 
+def comparison_url(config: RunConfig) -> str:
+    """Where a comparison's files go by default: ``<storage.root>/comparisons/<task>-<objective>``."""
+    return join(config.storage.root, "comparisons", f"{task_stem(config)}-{config.scoring.objective}")
+
+
 @flow(name="data-swarms-compare", flow_run_name="compare-{config.scoring.objective}", log_prints=False)
 def data_swarms_compare(
     config: RunConfig, seeds: int = 3, searches: list[str] | None = None, draws: int = 3, output_url: str | None = None
@@ -55,18 +60,15 @@ def data_swarms_compare(
     runs = []
     for cfg in comparison_runs(config, seeds, list(searches or DEFAULT_SEARCHES)):
         store = run_store(cfg)
-        if not store.exists("summary.json"):
+        if not store.exists("summary.json"):  # else a finished run of this name: reused
             data_swarms_search(cfg, resume=True)
-        else:
-            RunSummary.read(store, "summary.json")  # a finished run of this name: reused
+        summary = RunSummary.read(store, "summary.json")
         held = None
         if cfg.held_out_test_takers is not None:  # trained once per seed: the strategies share the cache
             info = local_run_info(cfg, store)
             held = _adapters(train_test_takers, held_out_config(cfg), info, TEST_TAKERS)
         report, budget = remeasure_run(cfg, draws, held)
-        runs.append((cfg.search, cfg.seed, report, budget))
-    task_name = task_stem(config)
-    table = comparison_table(task_name, config.scoring.objective, runs)
-    out = output_url or join(config.storage.root, "comparisons", f"{task_name}-{config.scoring.objective}")
-    publish_comparison(table, out, config.storage.public_options())
+        runs.append((cfg.search, cfg.seed, report, budget, summary))
+    table = comparison_table(task_stem(config), config.scoring.objective, runs)
+    publish_comparison(table, output_url or comparison_url(config), config.storage.public_options())
     return table

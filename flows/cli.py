@@ -482,14 +482,15 @@ def _compare_baselines(
     except DataSwarmsError as exc:
         raise _fail(console, str(exc)) from None
     from ._run import run_flow
-    from .baselines import data_swarms_compare
+    from .baselines import comparison_url, data_swarms_compare
 
     table = run_flow(
         data_swarms_compare,
         {"config": cfg, "seeds": seeds, "searches": searches, "draws": draws, "output_url": output},
         console, what="comparison", again="finished runs are kept; run the same command again to continue",
     )  # fmt: skip
-    console.print(comparison_markdown(table))
+    console.print(comparison_markdown(table, per_run=False))
+    console.print(f"Per-run table and files: {output or comparison_url(cfg)}/baselines.md, baselines.json, runs.csv")
 
 
 @app.command()

@@ -50,8 +50,9 @@ def remeasure_run(
 
 @task(**RETRY, name="comparison-table", task_run_name="comparison-table")
 def publish_comparison(table: ComparisonTable, output_url: str, storage_options: dict) -> dict[str, str]:
-    """Write ``baselines.json|csv|md`` under ``output_url`` and publish the table and report as artifacts;
-    return role → URL."""
+    """Write ``baselines.json|csv|md`` (the strategies' table, then the per-run table in the markdown) and
+    ``runs.csv`` (one line per run) under ``output_url``, and publish the table and report as artifacts; return
+    role → URL."""
     import pandas as pd
 
     out = Store(output_url, storage_options)
@@ -59,6 +60,7 @@ def publish_comparison(table: ComparisonTable, output_url: str, storage_options:
     files = {
         "json": table.write(out, "baselines.json"),
         "csv": out.write_csv("baselines.csv", pd.DataFrame(rows)),
+        "runs_csv": out.write_csv("runs.csv", pd.DataFrame([r.model_dump() for r in table.runs])),
         "markdown": out.write_text("baselines.md", comparison_markdown(table)),
     }
     key = artifact_key(f"baselines-{table.task}-{table.objective}")

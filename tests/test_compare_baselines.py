@@ -75,14 +75,46 @@ def test_tiny_comparison_of_the_search_and_random_search(prefect_harness, format
     held_caches = sorted(p.name for p in (root / "_cache/test_takers").iterdir())
     assert len(held_caches) == 4  # the search's test takers and the held-out ones, for each of the 2 seeds
     assert json.loads((out / "baselines.json").read_text())["rows"][0]["search"] == "pso"
+    # the per-run table: one line per run, read from its summary and re-measurement
+    assert [(r.search, r.seed) for r in table.runs] == [("pso", 0), ("random", 0), ("pso", 1), ("random", 1)]
+    for line in table.runs:
+        run = root / line.run_name
+        summary = json.loads((run / "summary.json").read_text())
+        report = json.loads((run / "remeasure/remeasure.json").read_text())
+        assert (line.generator, line.iteration) == (summary["global_best_particle"], summary["global_best_iteration"])
+        assert line.remeasured == report["utilities"] and line.held_out == report["held_out_utilities"]
+        assert line.missing_utilities == sum(len(m) for m in summary["missing_utilities"])
+        assert line.utilities == g * 2 and line.items_per_iteration == summary["items_per_iteration"]
+        assert line.search_seconds == summary["wall_seconds"] and line.remeasure_seconds == report["seconds"] > 0
+    assert "## Per run" in text and f"| pso | 1 | {table.runs[2].generator} (iter {table.runs[2].iteration}) |" in text
+    assert (out / "runs.csv").read_text().splitlines()[0].startswith("search,seed,run_name,generator,iteration")
 
     # a second comparison reuses the finished runs and their re-measurements
     before = (runs[0] / "remeasure/remeasure.json").stat().st_mtime_ns
     draw_before = (runs[0] / "remeasure/draw_01/iterations/iter_0000/items.jsonl").stat().st_mtime_ns
     again = data_swarms_compare(cfg, seeds=2, searches=["pso", "random"], draws=2)
-    assert again == table
+    assert again == table  # the re-measurement's seconds too: they are its draws' own, not this call's
     assert (runs[0] / "remeasure/draw_01/iterations/iter_0000/items.jsonl").stat().st_mtime_ns == draw_before
     assert (runs[0] / "remeasure/remeasure.json").stat().st_mtime_ns >= before
+
+
+def test_per_run_table_by_hand():
+    from dataswarms_core.records import ComparisonRun, ComparisonTable
+    from dataswarms_core.stages.comparison import comparison_markdown, runs_markdown
+
+    run = ComparisonRun(
+        search="pso", seed=2, run_name="r", generator="g3", iteration=1, in_search=0.5, remeasured=[0.25, None],
+        held_out=[None, 0.125], missing_utilities=3, utilities=12, items_per_iteration=[4, 0, 2],
+        search_seconds=90.0, remeasure_seconds=30.0,
+    )  # fmt: skip
+    table = ComparisonTable(task="t", objective="difficulty", rows=[], runs=[run, run])
+    text = runs_markdown(table)
+    assert "| pso | 2 | g3 (iter 1) | 0.500 | 0.250, — | —, 0.125 | 3 of 12 | [4, 0, 2] | 1.5 + 0.5 |" in text
+    assert "The 2 runs took 3.0 minutes of search" in text and "and 1.0 minutes of re-measurement" in text
+    assert text in comparison_markdown(table) and text not in comparison_markdown(table, per_run=False)
+    no_held = table.model_copy(update={"runs": [run.model_copy(update={"held_out": []})]})
+    assert "held-out" not in runs_markdown(no_held) and "| 0.250, — | 3 of 12 |" in runs_markdown(no_held)
+    assert runs_markdown(ComparisonTable(task="t", objective="difficulty", rows=[])) == ""  # an older file
 
 
 def test_comparison_run_names_are_valid_for_any_task_file_name(tmp_path):

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from ..records import (
     ComparisonRow,
+    ComparisonRun,
     ComparisonTable,
     RemeasureReport,
     RunBudget,
+    RunSummary,
     ScoringReport,
     SynthesisReport,
 )
+from ..report import MISSING
 from ..seeding import GENERATOR_SWARM
 from ..storage import Store
 from .layout import completed_iterations, iter_key, swarm_iter_key
@@ -43,10 +46,23 @@ def run_budget(run: Store, items_written: int) -> RunBudget:
     )  # fmt: skip
 
 
+def comparison_run(summary: RunSummary, report: RemeasureReport, search: str, seed: int) -> ComparisonRun:
+    """A run's line of the per-run table, from its ``summary.json`` and ``remeasure/remeasure.json``."""
+    return ComparisonRun(
+        search=search, seed=seed, run_name=summary.run_name, generator=report.generator,
+        iteration=summary.global_best_iteration, in_search=report.in_search_utility, remeasured=report.utilities,
+        held_out=report.held_out_utilities, missing_utilities=sum(len(m) for m in summary.missing_utilities),
+        utilities=len(summary.generators) * summary.iterations_completed,
+        items_per_iteration=summary.items_per_iteration, search_seconds=summary.wall_seconds,
+        remeasure_seconds=report.seconds,
+    )  # fmt: skip
+
+
 def comparison_table(
-    task: str, objective: str, runs: list[tuple[str, int, RemeasureReport, RunBudget]]
+    task: str, objective: str, runs: list[tuple[str, int, RemeasureReport, RunBudget, RunSummary]]
 ) -> ComparisonTable:
-    """One row per strategy from its runs ``(search, seed, re-measurement, budget)``, in first-seen order.
+    """One row per strategy from its runs ``(search, seed, re-measurement, budget, summary)``, in first-seen
+    order, and one per-run line for each run in the order given.
 
     In-search values are each run's global best; re-measured values each run's mean over its draws (runs whose
     draws all missed are counted in ``missing_runs``). Means and Student-t 95 % intervals are over seeds.
@@ -72,19 +88,60 @@ def comparison_table(
                 answers=sum(b.answers for b in budgets), judge_failures=sum(b.judge_failures for b in budgets),
             )  # fmt: skip
         )
-    return ComparisonTable(task=task, objective=objective, rows=rows)
+    per_run = [comparison_run(r[4], r[2], r[0], r[1]) for r in runs]
+    return ComparisonTable(task=task, objective=objective, rows=rows, runs=per_run)
 
 
 def _cell(mean: float | None, low: float | None, high: float | None) -> str:
     if mean is None:
-        return "—"
+        return MISSING
     return f"{mean:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None and high is not None else "")
 
 
-def comparison_markdown(table: ComparisonTable) -> str:
+def _draws(values: list[float | None]) -> str:
+    return ", ".join(MISSING if v is None else f"{v:.3f}" for v in values)
+
+
+def runs_markdown(table: ComparisonTable) -> str:
+    """The per-run table as markdown: strategy, seed, chosen generator (and the iteration it was best at),
+    in-search best, each re-measurement draw (and each against the held-out test takers, when configured),
+    missing utilities, items kept per iteration and minutes of search and re-measurement; then the total
+    minutes. ``—`` where missing; empty text when the table has no runs (a file written before they were kept).
+    """
+    if not table.runs:
+        return ""
+    held = any(r.held_out for r in table.runs)
+    lines = [
+        "## Per run",
+        "",
+        "| search | seed | chosen generator | in-search best | re-measured | "
+        + ("held-out test takers | " if held else "")
+        + "missing utilities | items per iteration | minutes (search + re-measurement) |",
+        "| --- | ---: | --- | ---: | --- | " + ("--- | " if held else "") + "---: | --- | ---: |",
+    ]
+    for r in table.runs:
+        best = MISSING if r.in_search is None else f"{r.in_search:.3f}"
+        lines.append(
+            f"| {r.search} | {r.seed} | {r.generator} (iter {r.iteration}) | {best} | {_draws(r.remeasured)} | "
+            + (f"{_draws(r.held_out)} | " if held else "")
+            + f"{r.missing_utilities} of {r.utilities} | {r.items_per_iteration} | "
+            f"{r.search_seconds / 60:.1f} + {r.remeasure_seconds / 60:.1f} |"
+        )
+    search = sum(r.search_seconds for r in table.runs) / 60
+    again = sum(r.remeasure_seconds for r in table.runs) / 60
+    lines += [
+        "",
+        f"Re-measured: one value per draw. Missing utilities: generator × iteration utilities of the search with no "
+        f"scorable item. The {len(table.runs)} runs took {search:.1f} minutes of search (the runs' wall times, "
+        f"resumes included) and {again:.1f} minutes of re-measurement (the draws' synthesis and scoring).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(table: ComparisonTable, per_run: bool = True) -> str:
     """The table as markdown: strategy, in-search best and re-measured value (mean [95 % CI] over seeds), the
     value against held-out test takers when any run has them, seeds, generator calls, items, answers, judge
-    failures; ``—`` where missing."""
+    failures; ``—`` where missing. With ``per_run``, the per-run table (:func:`runs_markdown`) follows."""
     held = any(r.held_out_per_seed for r in table.rows)
     lines = [
         f"# Search against baselines: {table.task}, objective {table.objective}",
@@ -108,4 +165,5 @@ def comparison_markdown(table: ComparisonTable) -> str:
         + ". Means over seeds, Student-t 95 % intervals over seeds; — where missing. Generator calls are equal "
         "by construction; answers follow the items written.",
     ]
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    return text + "\n" + runs_markdown(table) if per_run and table.runs else text

@@ -18,11 +18,10 @@ Layout under the run root::
 from __future__ import annotations
 
 import math
-import time
 
 from ..config import RunConfig
 from ..pso import PSOConfig, init_swarm, load_swarm_state, save_swarm_state
-from ..records import AdapterManifest, RemeasureReport, RunInfo, ScoringReport
+from ..records import AdapterManifest, RemeasureReport, RunInfo, ScoringReport, SynthesisReport
 from ..seeding import GENERATOR_SWARM, derive_seed
 from ..stop import check_stop
 from ..storage import Store
@@ -106,10 +105,10 @@ def remeasure(
         raise ValueError(f"{run.root}: no completed iteration to re-measure")
     state = load_swarm_state(run, swarm_key(GENERATOR_SWARM, k))
     best = state.names[state.global_best_particle]
-    t0 = time.perf_counter()
     held_cfg = held_out_config(config) if held_out is not None and config.held_out_test_takers else None
+    seconds = 0.0  # the work's own seconds, read back from its reports (reused draws report the same)
     if held_cfg is not None and run.exists(REFERENCE_SCORES):  # the objective needs the takers' reference
-        score_reference(held_cfg, info, run.child(REMEASURE_DIR, HELD_OUT), held_out)
+        seconds += score_reference(held_cfg, info, run.child(REMEASURE_DIR, HELD_OUT), held_out).seconds
     utilities: list[float | None] = []
     held_utilities: list[float | None] = []
     held_names: list[str] = []
@@ -131,6 +130,7 @@ def remeasure(
             synthesize(cfg, info, sub, 0)
             score(cfg, info, sub, 0, takers)
         report = ScoringReport.read(sub, scoring_key)
+        seconds += SynthesisReport.read(sub, iter_key(0, "synthesis.json")).seconds + report.seconds
         utilities.append(None if best in report.missing_utilities else report.utilities[0])
         if held_cfg is None:
             continue
@@ -144,6 +144,7 @@ def remeasure(
             held.write_bytes(items, sub.read_bytes(items))
             score(cfg.model_copy(update={"test_takers": held_cfg.test_takers}), info, held, 0, held_out)
         held_report = ScoringReport.read(held, scoring_key)
+        seconds += held_report.seconds
         held_names = held_report.test_takers
         held_utilities.append(None if best in held_report.missing_utilities else held_report.utilities[0])
     got = [u for u in utilities if u is not None]
@@ -155,7 +156,7 @@ def remeasure(
         in_search_utility=state.global_best_utility, seeds=seeds, utilities=utilities, missing=len(utilities) - len(got),
         mean=mean, ci_low=low, ci_high=high, held_out_test_takers=held_names, held_out_utilities=held_utilities,
         held_out_missing=len(held_utilities) - len(held_got), held_out_mean=h_mean, held_out_ci_low=h_low,
-        held_out_ci_high=h_high, seconds=round(time.perf_counter() - t0, 3),
+        held_out_ci_high=h_high, seconds=round(seconds, 3),
     )  # fmt: skip
     result.write(run, REPORT)
     return result
